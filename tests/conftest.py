@@ -1,0 +1,22 @@
+"""Shared test helpers: quiet TensorFlow, golden-vector loading."""
+
+import json
+import os
+import pathlib
+
+os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+
+import pytest  # noqa: E402
+
+GOLDEN_DIR = pathlib.Path(__file__).parent / 'data' / 'contrib_r115'
+
+
+def load_golden(name):
+    """Reads one of contrib's golden files (see data/contrib_r115/README.md)."""
+    with open(GOLDEN_DIR / name) as f:
+        return json.load(f)
+
+
+@pytest.fixture(scope='session')
+def golden():
+    return load_golden

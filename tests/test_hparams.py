@@ -1,0 +1,192 @@
+"""PruningHParams: contrib's grammar, defaults, errors, and the extensions."""
+
+import math
+import pickle
+import string
+
+import pytest
+from hypothesis import given, settings, strategies as st
+
+import tf_prune
+from tests.conftest import load_golden
+
+PARSE = load_golden('parse.json')
+CONTRIB_NAMES = list(PARSE['defaults'])
+
+
+def contrib_values(hp):
+    return {name: hp.values()[name] for name in CONTRIB_NAMES}
+
+
+def test_defaults_are_contribs():
+    hp = tf_prune.get_pruning_hparams()
+    assert contrib_values(hp) == PARSE['defaults']
+    assert len(CONTRIB_NAMES) == 17
+    for name, value in PARSE['defaults'].items():
+        assert type(getattr(hp, name)) is type(value)
+
+
+@pytest.mark.parametrize(
+    'case', [c for c in PARSE['cases'] if 'values' in c], ids=lambda c: c['spec'])
+def test_golden_parse_values(case):
+    hp = tf_prune.get_pruning_hparams().parse(case['spec'])
+    values = contrib_values(hp)
+    assert values == case['values']
+    for name, value in case['values'].items():
+        assert type(values[name]) is type(value)
+
+
+@pytest.mark.parametrize(
+    'case', [c for c in PARSE['cases'] if 'error' in c and 'stage' not in c],
+    ids=lambda c: c['spec'])
+def test_golden_parse_errors(case):
+    contrib_message = case['error'].split(': ', 1)[1]
+    with pytest.raises(ValueError) as raised:
+        tf_prune.get_pruning_hparams().parse(case['spec'])
+    if contrib_message.startswith('Unknown hyperparameter type for '):
+        name = contrib_message.rsplit(' ', 1)[1]
+        assert f"Unknown hyperparameter '{name}'" in str(raised.value)
+    else:
+        assert contrib_message in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    'case', [c for c in PARSE['cases'] if c.get('stage') == 'validate'],
+    ids=lambda c: c['spec'])
+def test_golden_validation_errors(case):
+    contrib_message = case['error'].split(': ', 1)[1]
+    hp = tf_prune.get_pruning_hparams().parse(case['spec'])
+    with pytest.raises(ValueError) as raised:
+        hp.validate()
+    assert contrib_message in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    'case', [c for c in PARSE['cases'] if c.get('valid')], ids=lambda c: c['spec'])
+def test_golden_valid_specs_validate(case):
+    tf_prune.get_pruning_hparams().parse(case['spec']).validate()
+
+
+def test_unknown_name_suggests_the_closest():
+    with pytest.raises(ValueError, match=(
+            "Unknown hyperparameter 'target_sparsty'; "
+            "did you mean 'target_sparsity'\\?")):
+        tf_prune.get_pruning_hparams().parse('target_sparsty=0.9')
+
+
+def test_attribute_access_and_assignment():
+    hp = tf_prune.get_pruning_hparams()
+    hp.target_sparsity = 1  # an int is a valid float, as in TF1
+    assert hp.target_sparsity == 1.0 and type(hp.target_sparsity) is float
+    with pytest.raises(ValueError, match="hparam 'pruning_frequency'"):
+        hp.pruning_frequency = 2.5
+    with pytest.raises(ValueError, match='Must pass a list'):
+        hp.weight_sparsity_map = 'conv1:0.5'
+    with pytest.raises(AttributeError, match="did you mean 'nbins'"):
+        hp.nbin  # noqa: B018
+    with pytest.raises(ValueError, match="did you mean 'nbins'"):
+        hp.nbin = 3
+
+
+def test_returned_lists_are_copies():
+    hp = tf_prune.get_pruning_hparams().parse('weight_sparsity_map=[a:0.5]')
+    hp.weight_sparsity_map.append('b:0.5')
+    assert hp.weight_sparsity_map == ['a:0.5']
+
+
+def test_parse_changes_nothing_on_error():
+    hp = tf_prune.get_pruning_hparams()
+    with pytest.raises(ValueError):
+        hp.parse('target_sparsity=0.9,nbins=x')
+    assert hp.target_sparsity == 0.5
+
+
+def test_parse_returns_the_same_object():
+    hp = tf_prune.get_pruning_hparams()
+    assert hp.parse('nbins=3') is hp
+
+
+def test_indexed_assignment_is_an_error_naming_the_hparam():
+    with pytest.raises(ValueError, match="'block_dims_map'"):
+        tf_prune.get_pruning_hparams().parse('block_dims_map[0]=a:1x1')
+
+
+def test_str_round_trips_a_full_spec():
+    spec = ('name=cifar10_pruning,begin_pruning_step=10000,'
+            'target_sparsity=0.9,weight_sparsity_map=[conv1:0.9,conv2/kernel:0.8],'
+            'block_dims_map=[],use_tpu=true,threshold_method=histogram')
+    hp = tf_prune.get_pruning_hparams().parse(spec)
+    assert tf_prune.get_pruning_hparams().parse(str(hp)) == hp
+    default = tf_prune.get_pruning_hparams()
+    assert tf_prune.get_pruning_hparams().parse(str(default)) == default
+
+
+def test_pickle_round_trip():
+    hp = tf_prune.get_pruning_hparams().parse('nbins=7,weight_sparsity_map=[a:0.5]')
+    assert pickle.loads(pickle.dumps(hp)) == hp
+
+
+def test_extension_defaults_and_checks():
+    hp = tf_prune.get_pruning_hparams()
+    assert (hp.threshold_method, hp.prune_option, hp.gradient_decay_rate) == (
+        'exact', 'weight', 0.99)
+    hp.parse('threshold_method=histogram,prune_option=second_order_gradient,'
+             'gradient_decay_rate=0.5').validate()
+    for spec, message in [
+            ('threshold_method=median', 'threshold_method must be one of'),
+            ('prune_option=magnitude', 'prune_option must be one of'),
+            ('gradient_decay_rate=1.0', 'gradient_decay_rate must be in'),
+            ('block_pooling_function=MIN', 'Unknown pooling function'),
+            ('block_height=0', 'block_height must be a positive'),
+            ('block_dims_map=[a:0x2]', 'block_dims_map entry'),
+            ('block_dims_map=[a:axb]', 'must be integers'),
+            ('weight_sparsity_map=[a:half]', 'is not a number'),
+            ('nbins=0', 'nbins must be >= 1'),
+            ('pruning_frequency=-1', 'pruning_frequency must be >= 0'),
+            ('target_sparsity=0,weight_sparsity_map=[a:0.5]',
+             'needs target_sparsity > 0')]:
+        with pytest.raises(ValueError, match=message):
+            tf_prune.get_pruning_hparams().parse(spec).validate()
+
+
+def test_bad_regex_is_a_value_error_naming_the_entry():
+    hp = tf_prune.get_pruning_hparams().parse('block_dims_map=[(:2x2]')
+    with pytest.raises(ValueError, match="block_dims_map entry '\\(:2x2'"):
+        hp.validate()
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text(alphabet=string.printable + 'é٣', max_size=60))
+def test_parser_raises_only_value_error(text):
+    try:
+        tf_prune.get_pruning_hparams().parse(text)
+    except ValueError:
+        pass
+
+
+_SAFE_TEXT = st.text(alphabet=string.ascii_letters + string.digits + '_./*:-',
+                     min_size=1, max_size=12)
+_FLOATS = st.floats(allow_nan=True, allow_infinity=True)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.fixed_dictionaries({}, optional={
+    'name': st.text(alphabet=string.ascii_letters + ' _-', max_size=12).map(
+        str.lstrip),
+    'begin_pruning_step': st.integers(-10**12, 10**12),
+    'weight_sparsity_map': st.lists(_SAFE_TEXT, max_size=4),
+    'block_dims_map': st.lists(_SAFE_TEXT, max_size=4),
+    'threshold_decay': _FLOATS,
+    'nbins': st.integers(),
+    'target_sparsity': _FLOATS,
+    'use_tpu': st.booleans(),
+    'threshold_method': _SAFE_TEXT,
+}))
+def test_str_parses_back_to_equal_values(overrides):
+    hp = tf_prune.PruningHParams(**overrides)
+    back = tf_prune.get_pruning_hparams().parse(str(hp)).values()
+    for name, value in hp.values().items():
+        if isinstance(value, float) and math.isnan(value):
+            assert math.isnan(back[name])
+        else:
+            assert back[name] == value, name

@@ -1,0 +1,217 @@
+"""update_mask: contrib's golden masks, identity with a top_k reference, paths."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from hypothesis import given, settings, strategies as st
+from hypothesis.extra import numpy as hnp
+
+import tf_prune
+from tests.conftest import load_golden
+
+
+def _reference(weights, sparsity, threshold=0.0, decay=0.0):
+    """contrib r1.15 for the element-wise path, with a full sort (top_k)."""
+    magnitudes = np.abs(np.asarray(weights, np.float32)).ravel()
+    n = magnitudes.size
+    k = int(np.round(np.float32(n) * (np.float32(1) - np.float32(sparsity))))
+    k = min(max(k, 1), n)
+    current = tf.math.top_k(magnitudes, k=n).values.numpy()[k - 1]
+    smoothed = (current * np.float32(1 - decay)
+                + np.float32(threshold) * np.float32(decay))
+    mask = (np.abs(np.asarray(weights, np.float32)) >= smoothed)
+    return smoothed, mask.astype(np.float32)
+
+
+def _assert_matches_reference(weights, sparsity, **kwargs):
+    threshold, mask = tf_prune.update_mask(tf.constant(weights), sparsity, **kwargs)
+    expected_threshold, expected_mask = _reference(weights, sparsity)
+    assert float(threshold) == float(expected_threshold)
+    np.testing.assert_array_equal(mask.numpy(), expected_mask)
+
+
+@pytest.mark.parametrize('case', load_golden('masks.json'),
+                         ids=lambda c: f"{c['shape']}-{c['block']}-{c['sparsity']:.3f}")
+def test_golden_masks(case):
+    weights = np.array(case['weights'], np.float32).reshape(case['shape'])
+    threshold, mask = tf_prune.update_mask(
+        weights, np.float32(case['sparsity']), np.float32(case['old_threshold']),
+        threshold_decay=case['threshold_decay'], block_dims=case['block'],
+        block_pooling_function=case['pooling'])
+    assert threshold.dtype == tf.float32 and threshold.shape == ()
+    assert float(threshold) == pytest.approx(case['threshold'], rel=1e-6, abs=0)
+    assert mask.shape == tuple(case['shape']) and mask.dtype == tf.float32
+    assert mask.numpy().ravel().astype(int).tolist() == case['mask']
+
+
+@pytest.mark.parametrize('case', load_golden('histogram_r113.json'),
+                         ids=lambda c: f"{c['shape']}-{c['nbins']}-{c['sparsity']:.3f}")
+def test_golden_histogram_r113(case):
+    weights = np.array(case['weights'], np.float32).reshape(case['shape'])
+    threshold, mask = tf_prune.update_mask(
+        weights, np.float32(case['sparsity']), method='histogram',
+        nbins=case['nbins'])
+    assert float(threshold) == pytest.approx(case['threshold'], rel=1e-6, abs=0)
+    assert mask.numpy().ravel().astype(int).tolist() == case['mask']
+
+
+def test_contrib_suite_linspace_095_keeps_five():
+    _, mask = tf_prune.update_mask(np.linspace(1, 100, 100, dtype=np.float32), 0.95)
+    assert int(mask.numpy().sum()) == 5
+
+
+def test_ties_are_kept():
+    _, mask = tf_prune.update_mask(tf.ones([10]), 0.5)
+    assert int(mask.numpy().sum()) == 10
+
+
+def test_k_zero_keeps_the_single_largest():
+    # contrib crashed here (indices = -1 is not in [0, 10)).
+    weights = np.arange(1, 11, dtype=np.float32)
+    threshold, mask = tf_prune.update_mask(weights, 0.99)
+    assert float(threshold) == 10.0
+    assert mask.numpy().tolist() == [0] * 9 + [1]
+
+
+@pytest.mark.parametrize('block, pooling, weights', [
+    ([2, 2], 'AVG', [[.1, .1, .2, .2], [.1, .1, .2, .2], [.3, .3, .4, .4], [.3, .3, .4, .4]]),
+    ([2, 2], 'MAX', [[.1, 0, .2, 0], [0, -.1, 0, -.2], [.3, 0, .4, 0], [0, -.3, 0, -.4]]),
+    ([1, -1], 'AVG', [[.1] * 4, [.2] * 4, [.3] * 4, [.3, .3, .4, .4]]),
+    ([1, -1], 'MAX', [[.1, 0, .1, 0], [0, .1, 0, .2], [.3, 0, .3, 0], [0, -.3, 0, .4]]),
+])
+@pytest.mark.parametrize('leading_dim', [False, True])
+def test_contrib_suite_block_masks(block, pooling, weights, leading_dim):
+    weights = np.array(weights, np.float32)
+    if leading_dim:
+        weights = weights[np.newaxis]
+    _, mask = tf_prune.update_mask(weights, 0.5, block_dims=block,
+                                   block_pooling_function=pooling)
+    expected = np.array([[0] * 4, [0] * 4, [1] * 4, [1] * 4], np.float32)
+    assert mask.shape == weights.shape
+    np.testing.assert_array_equal(mask.numpy().reshape(4, 4), expected)
+
+
+def test_minus_one_block_dim_is_resolved_per_weight():
+    # contrib resolved -1 against the first weight and reused it.
+    for rows in (4, 6):
+        weights = np.tile(np.arange(1, rows + 1, dtype=np.float32)[:, None], [1, 3])
+        _, mask = tf_prune.update_mask(weights.T, 0.5, block_dims=[-1, 1])
+        # Each column of weights.T is a whole block: half the columns stay.
+        assert mask.numpy().sum(axis=0).tolist() == (
+            [0] * (rows // 2) + [3] * (rows // 2))
+
+
+def test_contrib_suite_per_weight_blocks():
+    _, mask1 = tf_prune.update_mask([[-.1, .1], [-.2, .2]], 0.5, block_dims=[1, 1])
+    _, mask2 = tf_prune.update_mask([[.1, .1, .3, .3], [.2, .2, .4, .4]], 0.5,
+                                    block_dims=[1, 2])
+    assert mask1.numpy().tolist() == [[0, 0], [1, 1]]
+    assert mask2.numpy().tolist() == [[0, 0, 1, 1], [0, 0, 1, 1]]
+
+
+_RNG = np.random.default_rng(7)
+# Sizes cover the two-pass select (small) and the windowed select (large).
+_TENSORS = {
+    'normal': _RNG.standard_normal([3, 3, 64, 32]),
+    'normal-large': _RNG.standard_normal([512, 1024]),
+    'tie-heavy': _RNG.integers(-4, 5, [300, 300]).astype(float) * 0.25,
+    'tie-heavy-large': _RNG.integers(-2, 3, [1 << 18]).astype(float),
+    'all-equal': np.full([1 << 17], 0.3),
+    'all-zero': np.zeros([257, 3]),
+    'tiny-and-huge': np.concatenate([_RNG.uniform(0, 1e-30, 1 << 17),
+                                     _RNG.uniform(1e30, 2e30, 1 << 17)]),
+    # A strided sample sees only the large entries, so the windowed select's
+    # estimate is wrong and its second pass must answer.
+    'biased-sample': np.where(np.arange(1 << 18) % 4 == 0, 1000.0,
+                              _RNG.uniform(0, 1, 1 << 18)),
+}
+
+
+@pytest.mark.parametrize('name', list(_TENSORS))
+@pytest.mark.parametrize('sparsity', [0.0, 0.3, 0.5, 0.9, 0.999])
+def test_identical_to_top_k_reference(name, sparsity):
+    _assert_matches_reference(_TENSORS[name].astype(np.float32), sparsity)
+
+
+@pytest.mark.parametrize('jit_compile', [False, True])
+@pytest.mark.parametrize('shape', [[40, 25], [600, 300]])
+def test_tf_function_and_xla_give_the_eager_result(jit_compile, shape):
+    weights = tf.constant(_RNG.standard_normal(shape).astype(np.float32))
+    compiled = tf.function(
+        lambda w, s, t: tf_prune.update_mask(w, s, t, threshold_decay=0.25),
+        jit_compile=jit_compile)
+    for sparsity in (0.5, 0.9):
+        eager = tf_prune.update_mask(weights, sparsity, 0.4, threshold_decay=0.25)
+        result = compiled(weights, tf.constant(sparsity), tf.constant(0.4))
+        assert float(result[0]) == pytest.approx(float(eager[0]), rel=1e-6)
+        np.testing.assert_array_equal(result[1].numpy(), eager[1].numpy())
+
+
+def test_xla_block_and_histogram_paths():
+    weights = tf.constant(_RNG.standard_normal([48, 64]).astype(np.float32))
+    for kwargs in [dict(block_dims=(2, 4), block_pooling_function='MAX'),
+                   dict(method='histogram', nbins=128)]:
+        compiled = tf.function(lambda w, kw=kwargs: tf_prune.update_mask(w, 0.7, **kw),
+                               jit_compile=True)
+        eager = tf_prune.update_mask(weights, 0.7, **kwargs)
+        result = compiled(weights)
+        assert float(result[0]) == pytest.approx(float(eager[0]), rel=1e-6)
+        np.testing.assert_array_equal(result[1].numpy(), eager[1].numpy())
+
+
+@pytest.mark.parametrize('dtype', [tf.float16, tf.bfloat16])
+def test_half_precision_weights(dtype):
+    weights = tf.cast(tf.constant(_RNG.standard_normal([70, 90])), dtype)
+    threshold, mask = tf_prune.update_mask(weights, 0.8)
+    # The threshold is float32; it equals the float32 result on the same
+    # values, which float32 represents exactly.
+    expected_threshold, expected_mask = _reference(tf.cast(weights, tf.float32), 0.8)
+    assert threshold.dtype == tf.float32 and mask.dtype == dtype
+    assert float(threshold) == float(expected_threshold)
+    np.testing.assert_array_equal(tf.cast(mask, tf.float32).numpy(), expected_mask)
+
+
+def test_float64_weights_keep_float64_precision():
+    weights = np.array([1.0, 1.0 + 1e-12, 2.0, 3.0])
+    threshold, mask = tf_prune.update_mask(weights, 0.5)
+    assert threshold.dtype == tf.float64 and mask.dtype == tf.float64
+    assert float(threshold) == 2.0
+    assert mask.numpy().tolist() == [0, 0, 1, 1]
+
+
+def test_non_float_weights_raise_type_error():
+    with pytest.raises(TypeError, match='got dtype int32'):
+        tf_prune.update_mask(tf.constant([1, 2, 3]), 0.5)
+
+
+@pytest.mark.parametrize('kwargs, message', [
+    (dict(block_pooling_function='MIN'), 'Unknown pooling function'),
+    (dict(block_dims=(0, 2)), 'block_dims must be positive or -1'),
+    (dict(block_dims=(2,)), r'block_dims must be \(height, width\)'),
+    (dict(method='median'), "method must be 'exact' or 'histogram'"),
+    (dict(method='histogram', nbins=0), 'nbins must be >= 1'),
+])
+def test_bad_arguments(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        tf_prune.update_mask(tf.ones([4, 4]), 0.5, **kwargs)
+
+
+def test_empty_weight():
+    threshold, mask = tf_prune.update_mask(tf.zeros([0, 3]), 0.5)
+    assert float(threshold) == 0.0 and mask.shape == (0, 3)
+
+
+@settings(max_examples=60, deadline=None)
+@given(hnp.arrays(np.float32, hnp.array_shapes(min_dims=1, max_dims=3, max_side=9),
+                  elements=st.floats(-1e6, 1e6, width=32)),
+       st.floats(0.0, float(np.float32(0.999)), width=32))
+def test_mask_properties(weights, sparsity):
+    threshold, mask = tf_prune.update_mask(weights, sparsity)
+    mask = mask.numpy()
+    assert set(np.unique(mask)) <= {0.0, 1.0}
+    kept, pruned = np.abs(weights[mask == 1]), np.abs(weights[mask == 0])
+    if kept.size and pruned.size:
+        assert kept.min() >= pruned.max()
+    k = int(np.round(np.float32(weights.size) * (np.float32(1) - np.float32(sparsity))))
+    assert mask.sum() >= max(k, 1)
+    assert float(threshold) == float(_reference(weights, sparsity)[0])

@@ -1,0 +1,128 @@
+"""The global and per-weight schedules, checked against contrib's traces."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import tf_prune
+from tests.conftest import load_golden
+
+SCHEDULE = load_golden('schedule.json')
+
+
+@pytest.mark.parametrize('case', SCHEDULE, ids=lambda c: c['spec'] or 'defaults')
+def test_golden_schedule(case):
+    hp = tf_prune.get_pruning_hparams().parse(case['spec'])
+    for step, expected in zip(case['steps'], case['sparsity']):
+        value = tf_prune.compute_sparsity(hp, step)
+        assert value.dtype == tf.float32
+        assert abs(float(value) - expected) <= 1e-6, step
+
+
+def test_semantics_examples():
+    hp = tf_prune.get_pruning_hparams()
+    assert float(tf_prune.compute_sparsity(hp, 10)) == pytest.approx(0.13550004, abs=1e-7)
+    assert float(tf_prune.compute_sparsity(hp, 50)) == 0.4375
+    assert float(tf_prune.compute_sparsity(hp, 1000)) == 0.5
+
+
+def test_step_may_be_a_tensor_inside_tf_function():
+    hp = tf_prune.get_pruning_hparams()
+    schedule = tf.function(lambda step: tf_prune.compute_sparsity(hp, step))
+    for step in [0, 10, 50, 100, 5000]:
+        expected = float(tf_prune.compute_sparsity(hp, step))
+        assert float(schedule(tf.constant(step, tf.int64))) == expected
+        assert float(schedule(tf.constant(step, tf.int32))) == expected
+
+
+def test_weight_sparsity_scales_the_schedule():
+    hp = tf_prune.get_pruning_hparams().parse(
+        'initial_sparsity=0.2,target_sparsity=0.5,'
+        'weight_sparsity_map=[conv1:0.9,conv2/kernel:0.8]')
+    for step in [0, 30, 100]:
+        base = float(tf_prune.compute_sparsity(hp, step))
+        scale = np.float32(0.9) / np.float32(0.5)
+        assert float(tf_prune.weight_sparsity(hp, 'conv1/kernel', step)) == (
+            np.float32(base) * scale)
+        assert float(tf_prune.weight_sparsity(hp, 'dense/kernel', step)) == base
+    # Unanchored search: 'conv1' matches inside 'model/conv1/kernel'.
+    assert float(tf_prune.weight_sparsity(hp, 'model/conv1/kernel', 100)) == (
+        pytest.approx(0.9))
+
+
+def test_multiple_matches_are_an_error():
+    hp = tf_prune.get_pruning_hparams().parse(
+        'weight_sparsity_map=[conv:0.9,kernel:0.8],'
+        'block_dims_map=[conv:2x2,kernel:1x4]')
+    with pytest.raises(ValueError, match='Multiple matches in weight_sparsity_map '
+                                         'for weight conv1/kernel'):
+        tf_prune.weight_sparsity(hp, 'conv1/kernel', 10)
+    with pytest.raises(ValueError, match='Multiple matches in block_dims_map'):
+        tf_prune.block_dims(hp, 'conv1/kernel')
+
+
+def test_block_dims():
+    hp = tf_prune.get_pruning_hparams().parse(
+        'block_height=2,block_width=-1,block_dims_map=[dense1:4x4,dense2:1x16]')
+    assert tf_prune.block_dims(hp, 'dense1/kernel') == [4, 4]
+    assert tf_prune.block_dims(hp, 'dense2/kernel') == [1, 16]
+    assert tf_prune.block_dims(hp, 'conv1/kernel') == [2, -1]
+
+
+def _gate(hp, step, last_update):
+    """SEMANTICS section 3: the conditional update's condition at `step`."""
+    in_range = hp.begin_pruning_step <= step and (
+        step <= hp.end_pruning_step or hp.end_pruning_step < 0)
+    return in_range and last_update + hp.pruning_frequency <= step
+
+
+def _replay(hp, layers, weights, steps):
+    """The reference wiring with the public functions: at each step (already
+    incremented) the conditional update of every weight."""
+    thresholds = {layer: 0.0 for layer in layers}
+    masks = {layer: np.ones_like(weights[layer]) for layer in layers}
+    last_update = 0
+    for step in steps:
+        if _gate(hp, step, last_update):
+            for layer in layers:
+                name = f'{layer}/kernel'
+                thresholds[layer], mask = tf_prune.update_mask(
+                    weights[layer], tf_prune.weight_sparsity(hp, name, step),
+                    thresholds[layer], threshold_decay=hp.threshold_decay,
+                    block_dims=tf_prune.block_dims(hp, name),
+                    block_pooling_function=hp.block_pooling_function)
+                masks[layer] = mask.numpy()
+            last_update = step
+        yield step, last_update, masks, thresholds
+
+
+@pytest.mark.parametrize('case', load_golden('gating.json'), ids=lambda c: c['spec'])
+def test_golden_gating_trace(case):
+    hp = tf_prune.get_pruning_hparams().parse(case['spec'])
+    weights = {case['layer']: np.array(case['weights'], np.float32).reshape(
+        case['shape'])}
+    trace = case['trace']
+    replay = _replay(hp, [case['layer']], weights, [t['step'] for t in trace])
+    for expected, (step, last_update, masks, thresholds) in zip(trace, replay):
+        assert last_update == expected['last_update_step'], step
+        assert int(masks[case['layer']].sum()) == expected['nnz'], step
+        assert float(thresholds[case['layer']]) == pytest.approx(
+            expected['threshold'], rel=1e-6), step
+
+
+@pytest.mark.parametrize('case', load_golden('weight_map.json'),
+                         ids=lambda c: c['spec'])
+def test_golden_weight_map_trace(case):
+    hp = tf_prune.get_pruning_hparams().parse(case['spec'])
+    layers = case['layers']
+    weights = {layer: np.array(case['weights'][layer], np.float32).reshape(
+        case['shape']) for layer in layers}
+    trace = case['trace']
+    replay = _replay(hp, layers, weights, [t['step'] for t in trace])
+    for expected, (step, _, masks, thresholds) in zip(trace, replay):
+        sparsity = [1.0 - masks[layer].mean() for layer in layers]
+        np.testing.assert_allclose(sparsity, expected['mask_sparsity'],
+                                   atol=1e-6, err_msg=f'step {step}')
+        np.testing.assert_allclose([float(thresholds[layer]) for layer in layers],
+                                   expected['thresholds'], rtol=1e-6,
+                                   err_msg=f'step {step}')

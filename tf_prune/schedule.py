@@ -1,0 +1,108 @@
+"""contrib's sparsity schedule, global and per weight.
+
+The global schedule is
+`s(t) = target + (initial - target) * (1 - p)^exponent`, with
+`p = clip((t - begin) / (end - begin), 0, 1)`, in float32 as contrib's
+optimized graph computed it: the step cast to int32, and the division by the
+constant `end - begin` done as a multiplication by its float32 reciprocal
+(TF1's graph optimizer rewrote it so; the golden values need it).
+"""
+
+import numpy as np
+import tensorflow as tf
+
+from tf_prune import hparams as hparams_lib
+
+
+def compute_sparsity(hparams, step):
+    """The global target sparsity at a training step.
+
+    Args:
+      hparams: a `PruningHParams`.
+      step: the global step, a Python int or an integer tensor (cast to
+        int32, as contrib did).
+
+    Returns:
+      A float32 scalar tensor.
+
+    Raises:
+      ValueError: the hparams do not validate.
+    """
+    hparams.validate()
+    begin = hparams.sparsity_function_begin_step
+    end = hparams.sparsity_function_end_step
+    reciprocal = np.float32(1.0) / np.float32(end - begin)
+    elapsed = tf.cast(tf.cast(step, tf.int32) - begin, tf.float32)
+    progress = tf.minimum(1.0, tf.maximum(0.0, elapsed * reciprocal))
+    # contrib subtracted the Python floats before the graph saw them.
+    scale = np.float32(hparams.initial_sparsity - hparams.target_sparsity)
+    decay = tf.pow(1.0 - progress,
+                   np.float32(hparams.sparsity_function_exponent))
+    return scale * decay + np.float32(hparams.target_sparsity)
+
+
+def _single_match(entries, weight_name, hparam):
+    """The value of the only `(regex, value)` entry that matches, or None."""
+    matches = [(regex.pattern, value) for regex, value in entries
+               if regex.search(weight_name)]
+    if len(matches) > 1:
+        patterns = ', '.join(pattern for pattern, _ in matches)
+        raise ValueError(
+            f'Multiple matches in {hparam} for weight {weight_name} '
+            f'({patterns}); make the patterns exclusive')
+    return matches[0][1] if matches else None
+
+
+def weight_sparsity(hparams, weight_name, step):
+    """The target sparsity of one weight at a training step.
+
+    A weight matched by a `weight_sparsity_map` pattern (an unanchored regex
+    search in `weight_name`) gets the global schedule scaled by
+    `its target / target_sparsity`, as contrib did; other weights get the
+    global schedule.
+
+    Args:
+      hparams: a `PruningHParams`.
+      weight_name: e.g. `conv1/kernel`.
+      step: the global step, a Python int or an integer tensor.
+
+    Returns:
+      A float32 scalar tensor.
+
+    Raises:
+      ValueError: more than one pattern matches, or the hparams do not
+        validate.
+    """
+    sparsity = compute_sparsity(hparams, step)
+    target = _single_match(
+        hparams_lib.parse_weight_sparsity_map(hparams.weight_sparsity_map),
+        weight_name, 'weight_sparsity_map')
+    if target is None:
+        return sparsity
+    # contrib divided two float32 constants, which its graph folded.
+    return sparsity * (np.float32(target) / np.float32(hparams.target_sparsity))
+
+
+def block_dims(hparams, weight_name):
+    """The block (height, width) for one weight.
+
+    Args:
+      hparams: a `PruningHParams`.
+      weight_name: e.g. `dense1/kernel`.
+
+    Returns:
+      A [height, width] list from the matching `block_dims_map` entry, else
+      [block_height, block_width]; -1 stands for the whole dimension, which
+      `update_mask` resolves against each weight's own shape.
+
+    Raises:
+      ValueError: more than one pattern matches, or the hparams do not
+        validate.
+    """
+    hparams.validate()
+    dims = _single_match(
+        hparams_lib.parse_block_dims_map(hparams.block_dims_map),
+        weight_name, 'block_dims_map')
+    if dims is None:
+        return [hparams.block_height, hparams.block_width]
+    return dims
