@@ -11,16 +11,19 @@ from tests.conftest import load_golden
 
 
 def _reference(weights, sparsity, threshold=0.0, decay=0.0):
-    """contrib r1.15 for the element-wise path, with a full sort (top_k)."""
-    magnitudes = np.abs(np.asarray(weights, np.float32)).ravel()
-    n = magnitudes.size
+    """contrib r1.15 for the element-wise path, with a full sort (top_k).
+
+    The arithmetic is TensorFlow's, as in contrib: its kernels flush
+    denormals to zero (a denormal threshold times 1 - decay becomes 0).
+    """
+    magnitudes = tf.abs(tf.cast(weights, tf.float32))
+    n = int(tf.size(magnitudes))
     k = int(np.round(np.float32(n) * (np.float32(1) - np.float32(sparsity))))
     k = min(max(k, 1), n)
-    current = tf.math.top_k(magnitudes, k=n).values.numpy()[k - 1]
+    current = tf.math.top_k(tf.reshape(magnitudes, [-1]), k=n).values[k - 1]
     smoothed = (current * np.float32(1 - decay)
                 + np.float32(threshold) * np.float32(decay))
-    mask = (np.abs(np.asarray(weights, np.float32)) >= smoothed)
-    return smoothed, mask.astype(np.float32)
+    return smoothed.numpy(), tf.cast(magnitudes >= smoothed, tf.float32).numpy()
 
 
 def _assert_matches_reference(weights, sparsity, **kwargs):
