@@ -4,14 +4,8 @@ contrib r1.15 sorted the whole of |w| with `top_k` to read its k-th largest
 value. Non-negative float32 values order like their int32 bit patterns, so the
 same value is found by a radix select: a histogram of the high 16 bits finds
 the bucket holding the k-th value, a histogram of the low 16 bits of that
-bucket finds the value. Both histograms are `DenseBincount` calls with a fixed
-number of bins, so the select also compiles under XLA.
-
-For large weights a strided sample of |w| first predicts a narrow window of
-bit patterns around the k-th value; one pass then counts the values above the
-window and histograms the window at full resolution. When the k-th value is in
-the window (the usual case) that single pass gives it exactly; otherwise the
-two-pass select runs. Either way the result is the exact k-th largest |w|.
+bucket's values finds the value. Both histograms are `DenseBincount` calls
+with a fixed number of bins, so the select also compiles under XLA.
 """
 
 import numpy as np
@@ -19,7 +13,6 @@ import tensorflow as tf
 
 from tf_prune import hparams as hparams_lib
 
-_EMPTY_WEIGHTS = tf.constant([], tf.int32)
 _LOW_BITS = 16
 _BUCKETS = 1 << _LOW_BITS
 # |w| has no sign bit: its high 16 bits take 2**15 values.
@@ -27,17 +20,14 @@ _ABS_BUCKETS = 1 << 15
 # Below this many elements plain TF ops are as fast as fused XLA kernels, and
 # skipping XLA avoids one compilation per weight shape.
 _FUSE_MIN_SIZE = 1 << 16
-# Weights larger than the sample take the windowed select.
-_SAMPLE_SIZE = 1 << 16
 _SELECT_ROW = 256
-# Buckets histogrammed at full resolution around the sample's estimate.
-_WINDOW_BUCKETS = 5
 
 
 def _bincount(values, size):
     """Counts of `values` in [0, size); values >= size are skipped."""
     return tf.raw_ops.DenseBincount(
-        input=values, size=size, weights=_EMPTY_WEIGHTS, binary_output=False)
+        input=values, size=size, weights=tf.zeros([0], tf.int32),
+        binary_output=False)
 
 
 def _select_small(hist, k):
@@ -86,21 +76,6 @@ def _low_bits_of_bucket(weights, bucket):
                     _BUCKETS)
 
 
-def _window_bins(weights, bottom_bucket):
-    """Histogram bins for the windowed select.
-
-    A value in the `_WINDOW_BUCKETS` buckets from `bottom_bucket` up maps to a
-    full-resolution bin after the coarse ones; any other value to the coarse
-    bin of its bucket.
-    """
-    bits = _abs_bits(weights)
-    offsets = bits - tf.bitwise.left_shift(bottom_bucket, _LOW_BITS)
-    in_window = tf.logical_and(offsets >= 0,
-                               offsets < _WINDOW_BUCKETS * _BUCKETS)
-    return tf.where(in_window, _ABS_BUCKETS + offsets,
-                    tf.bitwise.right_shift(bits, _LOW_BITS))
-
-
 def _mask_at_least(weights, threshold):
     return tf.cast(_abs(weights, threshold.dtype) >= threshold, weights.dtype)
 
@@ -109,7 +84,7 @@ def _mask_at_least(weights, threshold):
 # twice as fast as TF's op-by-op kernels on large weights.
 _FUSED = {
     fn: tf.function(fn, jit_compile=True, autograph=False)
-    for fn in (_high_bits, _low_bits_of_bucket, _window_bins, _mask_at_least)
+    for fn in (_high_bits, _low_bits_of_bucket, _mask_at_least)
 }
 
 
@@ -121,57 +96,13 @@ def _kernel(fn, weights):
     return fn
 
 
-def _select_in_bucket(weights, bucket, rank):
-    """Bit pattern of the rank-th largest |w| within one bucket."""
-    low_bits = _kernel(_low_bits_of_bucket, weights)(weights, bucket)
-    low, _ = _select_bin(_bincount(low_bits, _BUCKETS), rank)
-    return tf.bitwise.bitwise_or(tf.bitwise.left_shift(bucket, _LOW_BITS), low)
-
-
 def _two_pass_select(weights, k):
     """Bit pattern of the k-th largest |w| (float32) by a two-pass radix select."""
     high_bits = _kernel(_high_bits, weights)(weights)
     bucket, rank = _select_bin(_bincount(high_bits, _ABS_BUCKETS), k)
-    return _select_in_bucket(weights, bucket, rank)
-
-
-def _windowed_select(weights, k, n):
-    """Bit pattern of the k-th largest |w|, from one pass in the usual case.
-
-    A strided sample of about `_SAMPLE_SIZE` elements estimates the bucket of
-    the k-th value. One pass histograms every value by bucket, except those in
-    `_WINDOW_BUCKETS` buckets around the estimate, which get full-resolution
-    bins. When the k-th value's bucket is in the window (the usual case) its
-    bin is the answer; otherwise a second pass over that bucket finds it.
-    """
-    sample = _abs_bits(tf.reshape(weights, [-1])[::n // _SAMPLE_SIZE])
-    m = sample.shape[0]
-    sample_rank = tf.cast(
-        tf.round(tf.cast(k, tf.float32) * (m / n)), tf.int32)
-    estimate, _ = _select_bin(
-        _bincount(tf.bitwise.right_shift(sample, _LOW_BITS), _ABS_BUCKETS),
-        tf.clip_by_value(sample_rank, 1, m))
-    bottom = tf.clip_by_value(estimate - _WINDOW_BUCKETS // 2, 0,
-                              _ABS_BUCKETS - _WINDOW_BUCKETS)
-    hist = _bincount(_kernel(_window_bins, weights)(weights, bottom),
-                     _ABS_BUCKETS + _WINDOW_BUCKETS * _BUCKETS)
-    fine = tf.reshape(hist[_ABS_BUCKETS:], [_WINDOW_BUCKETS, _BUCKETS])
-    # The window's buckets were counted in its fine bins only.
-    bucket_counts = tf.tensor_scatter_nd_add(
-        hist[:_ABS_BUCKETS],
-        (bottom + tf.range(_WINDOW_BUCKETS))[:, tf.newaxis],
-        tf.reduce_sum(fine, axis=1))
-    bucket, rank = _select_bin(bucket_counts, k)
-    row = bucket - bottom
-
-    def from_window():
-        low, _ = _select_bin(fine[row], rank)
-        return tf.bitwise.bitwise_or(tf.bitwise.left_shift(bucket, _LOW_BITS),
-                                     low)
-
-    in_window = tf.logical_and(row >= 0, row < _WINDOW_BUCKETS)
-    return tf.cond(in_window, from_window,
-                   lambda: _select_in_bucket(weights, bucket, rank))
+    low_bits = _kernel(_low_bits_of_bucket, weights)(weights, bucket)
+    low, _ = _select_bin(_bincount(low_bits, _BUCKETS), rank)
+    return tf.bitwise.bitwise_or(tf.bitwise.left_shift(bucket, _LOW_BITS), low)
 
 
 def _kth_largest_abs(weights, k):
@@ -189,12 +120,7 @@ def _kth_largest_abs(weights, k):
         # rare enough for a sort.
         flat = tf.reshape(_abs(weights, tf.float64), [-1])
         return tf.gather(tf.math.top_k(flat, k=tf.size(flat)).values, k - 1)
-    n = weights.shape.num_elements()
-    if n is not None and n > _SAMPLE_SIZE:
-        bits = _windowed_select(weights, k, n)
-    else:
-        bits = _two_pass_select(weights, k)
-    return tf.bitcast(bits, tf.float32)
+    return tf.bitcast(_two_pass_select(weights, k), tf.float32)
 
 
 def _histogram_threshold(scores, sparsity, nbins):

@@ -1,0 +1,31 @@
+"""The package as a whole: its public API and its import."""
+
+import os
+import subprocess
+import sys
+
+import tf_prune
+
+
+def test_public_api():
+    assert sorted(tf_prune.__all__) == sorted([
+        'PruningHParams', 'block_dims', 'compute_sparsity', 'flags',
+        'get_pruning_hparams', 'update_mask', 'weight_sparsity'])
+    for name in tf_prune.__all__:
+        assert getattr(tf_prune, name) is not None
+
+
+def test_import_leaves_tensorflow_unconfigured():
+    # Devices must still be configurable after `import tf_prune` (logical CPUs
+    # for MirroredStrategy are set up this way).
+    code = ('import tensorflow as tf, tf_prune\n'
+            'cpu = tf.config.list_physical_devices("CPU")[0]\n'
+            'tf.config.set_logical_device_configuration(\n'
+            '    cpu, [tf.config.LogicalDeviceConfiguration()] * 2)\n'
+            'print(len(tf.config.list_logical_devices("CPU")))\n')
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    result = subprocess.run([sys.executable, '-c', code], capture_output=True,
+                            text=True, timeout=120,
+                            env=dict(os.environ, PYTHONPATH=root))
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == '2'
