@@ -189,6 +189,7 @@ def test_non_float_weights_raise_type_error():
 
 @pytest.mark.parametrize('kwargs, message', [
     (dict(block_pooling_function='MIN'), 'Unknown pooling function'),
+    (dict(threshold_decay=1.0), r'threshold_decay must be in range \[0,1\)'),
     (dict(block_dims=(0, 2)), 'block_dims must be positive or -1'),
     (dict(block_dims=(2,)), r'block_dims must be \(height, width\)'),
     (dict(method='median'), "method must be 'exact' or 'histogram'"),
@@ -199,9 +200,18 @@ def test_bad_arguments(kwargs, message):
         tf_prune.update_mask(tf.ones([4, 4]), 0.5, **kwargs)
 
 
-def test_empty_weight():
-    threshold, mask = tf_prune.update_mask(tf.zeros([0, 3]), 0.5)
+@pytest.mark.parametrize('method', ['exact', 'histogram'])
+def test_empty_weight(method):
+    threshold, mask = tf_prune.update_mask(tf.zeros([0, 3]), 0.5, method=method)
     assert float(threshold) == 0.0 and mask.shape == (0, 3)
+
+
+def test_block_pruning_needs_a_static_shape():
+    dynamic = tf.function(
+        lambda w: tf_prune.update_mask(w, 0.5, block_dims=(2, 2)),
+        input_signature=[tf.TensorSpec([None, 4], tf.float32)])
+    with pytest.raises(ValueError, match='Block pruning needs a static weight shape'):
+        dynamic.get_concrete_function()
 
 
 @settings(max_examples=60, deadline=None)
@@ -218,3 +228,13 @@ def test_mask_properties(weights, sparsity):
     k = int(np.round(np.float32(weights.size) * (np.float32(1) - np.float32(sparsity))))
     assert mask.sum() >= max(k, 1)
     assert float(threshold) == float(_reference(weights, sparsity)[0])
+
+
+def test_dynamic_shape_element_wise_path():
+    dynamic = tf.function(lambda w: tf_prune.update_mask(w, 0.75),
+                          input_signature=[tf.TensorSpec([None, 8], tf.float32)])
+    weights = _RNG.standard_normal([50, 8]).astype(np.float32)
+    threshold, mask = dynamic(weights)
+    expected_threshold, expected_mask = _reference(weights, 0.75)
+    assert float(threshold) == float(expected_threshold)
+    np.testing.assert_array_equal(mask.numpy(), expected_mask)

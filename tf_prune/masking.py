@@ -165,12 +165,15 @@ def _pool(matrix, block, pooling_function):
     return tf.transpose(_pool_rows(tf.transpose(by_rows), block[1], pool))
 
 
-def _check_arguments(weights, block_dims, block_pooling_function, method,
-                     nbins):
-    if not (weights.dtype.is_floating):
+def _check_arguments(weights, threshold_decay, block_dims,
+                     block_pooling_function, method, nbins):
+    if not weights.dtype.is_floating:
         raise TypeError(
             f'update_mask needs float weights (float16, bfloat16, float32 or '
             f'float64); got dtype {weights.dtype.name}')
+    if not 0.0 <= threshold_decay < 1.0:
+        raise ValueError(
+            f'threshold_decay must be in range [0,1), got {threshold_decay}')
     if len(block_dims) != 2:
         raise ValueError(
             f'block_dims must be (height, width), got {tuple(block_dims)}')
@@ -222,18 +225,17 @@ def update_mask(weights, sparsity, threshold=0.0, *, threshold_decay=0.0,
       ValueError: an argument is out of range.
     """
     weights = tf.convert_to_tensor(weights)
-    _check_arguments(weights, block_dims, block_pooling_function, method,
-                     nbins)
+    _check_arguments(weights, threshold_decay, block_dims,
+                     block_pooling_function, method, nbins)
     threshold_dtype = tf.float64 if weights.dtype == tf.float64 else tf.float32
     sparsity = tf.cast(sparsity, tf.float32)
     threshold = tf.cast(threshold, threshold_dtype)
-    squeezed_shape = [d for d in weights.shape if d != 1]
-    pooled = (list(block_dims) != [1, 1] and weights.shape.is_fully_defined()
-              and len(squeezed_shape) == 2)
-    if list(block_dims) != [1, 1] and not weights.shape.is_fully_defined():
+    blocked = list(block_dims) != [1, 1]
+    if blocked and not weights.shape.is_fully_defined():
         raise ValueError(
-            'Block pruning needs a static weight shape; got '
-            f'{weights.shape}')
+            f'Block pruning needs a static weight shape; got {weights.shape}')
+    squeezed_shape = [d for d in weights.shape if d != 1]
+    pooled = blocked and len(squeezed_shape) == 2
 
     if pooled:
         block = _resolve_block_dims(block_dims, squeezed_shape)
