@@ -226,6 +226,12 @@ def _check_block_dim(hparam, value):
             f'dimension), got {value}')
 
 
+def _check_choice(name, value, choices):
+    if value not in choices:
+        raise ValueError(
+            f'{name} must be one of {", ".join(choices)}, got {value!r}')
+
+
 def parse_block_dims_map(entries):
     """Returns [(regex, [height, width])] from `block_dims_map` entries.
 
@@ -276,6 +282,10 @@ class PruningHParams:
     ('exact' or 'histogram', TF 1.13's threshold), prune_option ('weight',
     'first_order_gradient' or 'second_order_gradient') and
     gradient_decay_rate.
+
+    Args:
+      **overrides: hparam values that replace the defaults, type-checked as
+        an assignment is.
     """
 
     def __init__(self, **overrides):
@@ -394,12 +404,6 @@ class PruningHParams:
 
 def _from_values(values):
     return PruningHParams(**values)
-
-
-def _check_choice(name, value, choices):
-    if value not in choices:
-        raise ValueError(
-            f'{name} must be one of {", ".join(choices)}, got {value!r}')
 
 
 def get_pruning_hparams():
