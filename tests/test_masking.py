@@ -190,9 +190,9 @@ def test_non_float_weights_raise_type_error():
 @pytest.mark.parametrize('kwargs, message', [
     (dict(block_pooling_function='MIN'), 'Unknown pooling function'),
     (dict(threshold_decay=1.0), r'threshold_decay must be in range \[0,1\)'),
-    (dict(block_dims=(0, 2)), 'block_dims must be positive or -1'),
+    (dict(block_dims=(0, 2)), 'block_dims must be a positive block size or -1'),
     (dict(block_dims=(2,)), r'block_dims must be \(height, width\)'),
-    (dict(method='median'), "method must be 'exact' or 'histogram'"),
+    (dict(method='median'), "method must be one of exact, histogram, got 'median'"),
     (dict(method='histogram', nbins=0), 'nbins must be >= 1'),
 ])
 def test_bad_arguments(kwargs, message):

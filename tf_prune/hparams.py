@@ -219,17 +219,42 @@ def parse_weight_sparsity_map(entries):
     return result
 
 
-def _check_block_dim(hparam, value):
+# Checks shared by `PruningHParams.validate` and `update_mask`'s arguments.
+
+
+def check_unit_interval(name, value):
+    """Raises contrib's ValueError unless 0 <= value < 1."""
+    if not 0.0 <= value < 1.0:
+        raise ValueError('%s must be in range [0,1), got %s' % (name, value))
+
+
+def check_block_dim(name, value):
+    """Raises unless a block dimension is positive or -1 (the whole one)."""
     if value != -1 and value < 1:
         raise ValueError(
-            f'{hparam} must be a positive block size or -1 (the whole '
+            f'{name} must be a positive block size or -1 (the whole '
             f'dimension), got {value}')
 
 
-def _check_choice(name, value, choices):
+def check_choice(name, value, choices):
+    """Raises unless `value` is one of `choices`."""
     if value not in choices:
         raise ValueError(
             f'{name} must be one of {", ".join(choices)}, got {value!r}')
+
+
+def check_pooling_function(value):
+    """Raises contrib's ValueError for a pooling function it lacks."""
+    if value not in POOLING_FUNCTIONS:
+        raise ValueError(
+            'Unknown pooling function for block sparsity: %s (use AVG or '
+            'MAX)' % value)
+
+
+def check_nbins(value):
+    """Raises unless the histogram has at least one bin."""
+    if value < 1:
+        raise ValueError(f'nbins must be >= 1, got {value}')
 
 
 def parse_block_dims_map(entries):
@@ -262,7 +287,7 @@ def parse_block_dims_map(entries):
                 f'block_dims_map entry {entry!r}: block dims must be '
                 'integers, as in regex:4x4') from None
         for d in dims:
-            _check_block_dim(f'block_dims_map entry {entry!r}', d)
+            check_block_dim(f'block_dims_map entry {entry!r}', d)
         result.append((re.compile(pattern), dims))
     return result
 
@@ -353,8 +378,7 @@ class PruningHParams:
         if v['sparsity_function_begin_step'] >= v['sparsity_function_end_step']:
             raise ValueError('Sparsity function requires begin_step < end_step')
         for name in ('threshold_decay', 'initial_sparsity', 'target_sparsity'):
-            if not 0.0 <= v[name] < 1.0:
-                raise ValueError('%s must be in range [0,1)' % name)
+            check_unit_interval(name, v[name])
         weight_map = parse_weight_sparsity_map(v['weight_sparsity_map'])
         parse_block_dims_map(v['block_dims_map'])
         # Checks below are tf_prune's: contrib failed later, or silently.
@@ -362,22 +386,17 @@ class PruningHParams:
             raise ValueError(
                 'weight_sparsity_map scales the schedule by sparsity / '
                 'target_sparsity, so it needs target_sparsity > 0')
-        _check_block_dim('block_height', v['block_height'])
-        _check_block_dim('block_width', v['block_width'])
-        if v['block_pooling_function'] not in POOLING_FUNCTIONS:
-            raise ValueError(
-                'Unknown pooling function for block sparsity: %s (use AVG or '
-                'MAX)' % v['block_pooling_function'])
+        check_block_dim('block_height', v['block_height'])
+        check_block_dim('block_width', v['block_width'])
+        check_pooling_function(v['block_pooling_function'])
         if v['pruning_frequency'] < 0:
             raise ValueError(
                 f"pruning_frequency must be >= 0, got {v['pruning_frequency']}")
-        if v['nbins'] < 1:
-            raise ValueError(f"nbins must be >= 1, got {v['nbins']}")
-        _check_choice('threshold_method', v['threshold_method'],
-                      THRESHOLD_METHODS)
-        _check_choice('prune_option', v['prune_option'], PRUNE_OPTIONS)
-        if not 0.0 <= v['gradient_decay_rate'] < 1.0:
-            raise ValueError('gradient_decay_rate must be in range [0,1)')
+        check_nbins(v['nbins'])
+        check_choice('threshold_method', v['threshold_method'],
+                     THRESHOLD_METHODS)
+        check_choice('prune_option', v['prune_option'], PRUNE_OPTIONS)
+        check_unit_interval('gradient_decay_rate', v['gradient_decay_rate'])
         return self
 
     def __str__(self):

@@ -171,25 +171,15 @@ def _check_arguments(weights, threshold_decay, block_dims,
         raise TypeError(
             f'update_mask needs float weights (float16, bfloat16, float32 or '
             f'float64); got dtype {weights.dtype.name}')
-    if not 0.0 <= threshold_decay < 1.0:
-        raise ValueError(
-            f'threshold_decay must be in range [0,1), got {threshold_decay}')
+    hparams_lib.check_unit_interval('threshold_decay', threshold_decay)
     if len(block_dims) != 2:
         raise ValueError(
             f'block_dims must be (height, width), got {tuple(block_dims)}')
     for d in block_dims:
-        if d != -1 and d < 1:
-            raise ValueError(
-                f'block_dims must be positive or -1, got {tuple(block_dims)}')
-    if block_pooling_function not in hparams_lib.POOLING_FUNCTIONS:
-        raise ValueError(
-            'Unknown pooling function for block sparsity: '
-            f'{block_pooling_function} (use AVG or MAX)')
-    if method not in hparams_lib.THRESHOLD_METHODS:
-        raise ValueError(
-            f"method must be 'exact' or 'histogram', got {method!r}")
-    if nbins < 1:
-        raise ValueError(f'nbins must be >= 1, got {nbins}')
+        hparams_lib.check_block_dim('block_dims', d)
+    hparams_lib.check_pooling_function(block_pooling_function)
+    hparams_lib.check_choice('method', method, hparams_lib.THRESHOLD_METHODS)
+    hparams_lib.check_nbins(nbins)
 
 
 def update_mask(weights, sparsity, threshold=0.0, *, threshold_decay=0.0,
