@@ -1,7 +1,7 @@
 """A short end-to-end use of tf_prune's foundation (what `make demo` runs).
 
 Parses `--pruning_hparams` with contrib's grammar, follows contrib's schedule
-and update gate over `--steps` training steps for one weight, and prints the
+and update gate over `--steps` training steps for three weights, and prints the
 target and reached sparsity at each mask update. Then it times one mask
 update of a 16M-element weight against contrib's full sort.
 
@@ -45,9 +45,7 @@ def main(argv):
     last_update = 0
     print('  step  ' + '  '.join(f'{name:>24s}' for name in WEIGHTS))
     for step in range(1, FLAGS.steps + 1):
-        in_range = hparams.begin_pruning_step <= step and (
-            step <= hparams.end_pruning_step or hparams.end_pruning_step < 0)
-        if not (in_range and last_update + hparams.pruning_frequency <= step):
+        if not tf_prune.mask_update_due(hparams, step, last_update):
             continue
         last_update = step
         cells = []

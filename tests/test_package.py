@@ -10,7 +10,8 @@ import tf_prune
 def test_public_api():
     assert sorted(tf_prune.__all__) == sorted([
         'PruningHParams', 'block_dims', 'compute_sparsity', 'flags',
-        'get_pruning_hparams', 'update_mask', 'weight_sparsity'])
+        'get_pruning_hparams', 'mask_update_due', 'update_mask',
+        'weight_sparsity'])
     for name in tf_prune.__all__:
         assert getattr(tf_prune, name) is not None
 

@@ -69,11 +69,17 @@ def test_block_dims():
     assert tf_prune.block_dims(hp, 'conv1/kernel') == [2, -1]
 
 
-def _gate(hp, step, last_update):
-    """SEMANTICS section 3: the conditional update's condition at `step`."""
-    in_range = hp.begin_pruning_step <= step and (
-        step <= hp.end_pruning_step or hp.end_pruning_step < 0)
-    return in_range and last_update + hp.pruning_frequency <= step
+def test_mask_update_due_examples():
+    hp = tf_prune.get_pruning_hparams().parse(
+        'begin_pruning_step=5,end_pruning_step=40,pruning_frequency=10')
+    due = tf.function(lambda step, last: tf_prune.mask_update_due(hp, step, last))
+    for step, last, expected in [(4, 0, False), (9, 0, False), (10, 0, True),
+                                 (19, 10, False), (20, 10, True), (40, 30, True),
+                                 (41, 30, False)]:
+        assert bool(tf_prune.mask_update_due(hp, step, last)) is expected
+        assert bool(due(tf.constant(step, tf.int64), tf.constant(last))) is expected
+    forever = tf_prune.get_pruning_hparams().parse('pruning_frequency=3')
+    assert bool(tf_prune.mask_update_due(forever, 10**9, 10**9 - 3))
 
 
 def _replay(hp, layers, weights, steps):
@@ -83,7 +89,7 @@ def _replay(hp, layers, weights, steps):
     masks = {layer: np.ones_like(weights[layer]) for layer in layers}
     last_update = 0
     for step in steps:
-        if _gate(hp, step, last_update):
+        if tf_prune.mask_update_due(hp, step, last_update):
             for layer in layers:
                 name = f'{layer}/kernel'
                 thresholds[layer], mask = tf_prune.update_mask(

@@ -6,6 +6,7 @@ from tf_prune.hparams import get_pruning_hparams
 from tf_prune.masking import update_mask
 from tf_prune.schedule import block_dims
 from tf_prune.schedule import compute_sparsity
+from tf_prune.schedule import mask_update_due
 from tf_prune.schedule import weight_sparsity
 
 __all__ = [
@@ -14,6 +15,7 @@ __all__ = [
     'compute_sparsity',
     'flags',
     'get_pruning_hparams',
+    'mask_update_due',
     'update_mask',
     'weight_sparsity',
 ]

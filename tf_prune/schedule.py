@@ -106,3 +106,29 @@ def block_dims(hparams, weight_name):
     if dims is None:
         return [hparams.block_height, hparams.block_width]
     return dims
+
+
+def mask_update_due(hparams, step, last_update_step):
+    """contrib's gate: whether the conditional mask update runs at `step`.
+
+    True when `begin_pruning_step <= step`, `step <= end_pruning_step` (or
+    `end_pruning_step < 0`) and `last_update_step + pruning_frequency <= step`.
+    In contrib's training loop the step is incremented first and the gate
+    then sees the new step.
+
+    Args:
+      hparams: a `PruningHParams`.
+      step: the global step, a Python int or an integer tensor.
+      last_update_step: the step of the last mask update (0 before the
+        first), a Python int or an integer tensor.
+
+    Returns:
+      A bool scalar tensor.
+    """
+    step = tf.cast(step, tf.int32)
+    last_update_step = tf.cast(last_update_step, tf.int32)
+    in_range = step >= hparams.begin_pruning_step
+    if hparams.end_pruning_step >= 0:
+        in_range = tf.logical_and(in_range, step <= hparams.end_pruning_step)
+    return tf.logical_and(
+        in_range, last_update_step + hparams.pruning_frequency <= step)
