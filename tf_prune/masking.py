@@ -252,11 +252,10 @@ def update_mask(weights, sparsity, threshold=0.0, *, threshold_decay=0.0,
     decay = np.dtype(threshold_dtype.as_numpy_dtype).type(threshold_decay)
     new_threshold = current * keep + threshold * decay
 
+    # contrib kept ties for the exact threshold; TF 1.13's histogram did not.
+    kept = tf.greater_equal if method == 'exact' else tf.greater
     if pooled:
-        if method == 'exact':
-            block_mask = tf.abs(scores) >= new_threshold
-        else:
-            block_mask = tf.abs(scores) > new_threshold
+        block_mask = kept(scores, new_threshold)  # scores are pooled |w|
         expanded = tf.repeat(tf.repeat(block_mask, block[0], axis=0),
                              block[1], axis=1)
         mask = tf.reshape(expanded[:squeezed_shape[0], :squeezed_shape[1]],
@@ -266,4 +265,4 @@ def update_mask(weights, sparsity, threshold=0.0, *, threshold_decay=0.0,
         return new_threshold, _kernel(_mask_at_least, weights)(
             weights, new_threshold)
     return new_threshold, tf.cast(
-        _abs(weights, threshold_dtype) > new_threshold, weights.dtype)
+        kept(_abs(weights, threshold_dtype), new_threshold), weights.dtype)
