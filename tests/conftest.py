@@ -8,7 +8,13 @@ os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 
 import pytest  # noqa: E402
 
-GOLDEN_DIR = pathlib.Path(__file__).parent / 'data' / 'contrib_r115'
+ROOT = pathlib.Path(__file__).parent.parent
+GOLDEN_DIR = ROOT / 'tests' / 'data' / 'contrib_r115'
+
+
+def project_env():
+    """The environment for a subprocess that imports tf_prune from ROOT."""
+    return dict(os.environ, PYTHONPATH=str(ROOT))
 
 
 def load_golden(name):

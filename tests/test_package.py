@@ -1,10 +1,10 @@
 """The package as a whole: its public API and its import."""
 
-import os
 import subprocess
 import sys
 
 import tf_prune
+from tests.conftest import ROOT, project_env
 
 
 def test_public_api():
@@ -24,18 +24,14 @@ def test_import_leaves_tensorflow_unconfigured():
             'tf.config.set_logical_device_configuration(\n'
             '    cpu, [tf.config.LogicalDeviceConfiguration()] * 2)\n'
             'print(len(tf.config.list_logical_devices("CPU")))\n')
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     result = subprocess.run([sys.executable, '-c', code], capture_output=True,
-                            text=True, timeout=120,
-                            env=dict(os.environ, PYTHONPATH=root))
+                            text=True, timeout=120, env=project_env())
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip() == '2'
 
 
 def test_readme_python_examples_run_as_written():
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    with open(os.path.join(root, 'README.md')) as f:
-        readme = f.read()
+    readme = (ROOT / 'README.md').read_text()
     blocks = [block.split('```', 1)[0] for block in readme.split('```python\n')[1:]]
     assert blocks
     for block in blocks:

@@ -1,20 +1,18 @@
 """tools/pruning_schedule.py, run as users run it."""
 
-import os
-import pathlib
 import subprocess
 import sys
 
-ROOT = pathlib.Path(__file__).parent.parent
+from tests.conftest import ROOT, project_env
+
 TOOL = ROOT / 'tools' / 'pruning_schedule.py'
 # TensorFlow prints start-up lines of its own at import; they are not ours.
 TF_BANNER = ('WARNING: All log messages before absl::InitializeLog()', 'I0000 ')
 
 
 def _run(*args):
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
     return subprocess.run([sys.executable, str(TOOL), *args], capture_output=True,
-                          text=True, timeout=120, env=env)
+                          text=True, timeout=120, env=project_env())
 
 
 def test_prints_the_schedule():
