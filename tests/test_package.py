@@ -9,9 +9,9 @@ from tests.conftest import ROOT, project_env
 
 def test_public_api():
     assert sorted(tf_prune.__all__) == sorted([
-        'PruningHParams', 'block_dims', 'compute_sparsity', 'flags',
-        'get_pruning_hparams', 'mask_update_due', 'update_mask',
-        'weight_sparsity'])
+        'PruneWrapper', 'Pruning', 'PruningCallback', 'PruningHParams',
+        'block_dims', 'compute_sparsity', 'flags', 'get_pruning_hparams',
+        'mask_update_due', 'prune', 'update_mask', 'weight_sparsity'])
     for name in tf_prune.__all__:
         assert getattr(tf_prune, name) is not None
 

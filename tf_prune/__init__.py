@@ -1,21 +1,29 @@
 """tf_prune: TensorFlow 1.15's `tf.contrib.model_pruning` for TF 2 and Keras 3."""
 
 from tf_prune import flags
+from tf_prune.callbacks import PruningCallback
 from tf_prune.hparams import PruningHParams
 from tf_prune.hparams import get_pruning_hparams
 from tf_prune.masking import update_mask
+from tf_prune.pruning import Pruning
 from tf_prune.schedule import block_dims
 from tf_prune.schedule import compute_sparsity
 from tf_prune.schedule import mask_update_due
 from tf_prune.schedule import weight_sparsity
+from tf_prune.transform import prune
+from tf_prune.wrapper import PruneWrapper
 
 __all__ = [
+    'PruneWrapper',
+    'Pruning',
+    'PruningCallback',
     'PruningHParams',
     'block_dims',
     'compute_sparsity',
     'flags',
     'get_pruning_hparams',
     'mask_update_due',
+    'prune',
     'update_mask',
     'weight_sparsity',
 ]

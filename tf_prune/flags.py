@@ -50,6 +50,6 @@ def pruning_hparams_from_flags(flag_values=absl_flags.FLAGS):
     """
     spec = flag_values[FLAG_NAME].value
     try:
-        return hparams_lib.get_pruning_hparams().parse(spec).validate()
+        return hparams_lib.as_hparams(spec)
     except ValueError as e:
         raise ValueError(f'--{FLAG_NAME}={spec}: {e}') from None

@@ -432,3 +432,28 @@ def get_pruning_hparams():
       A `PruningHParams`; call `.parse(spec)` to override values.
     """
     return PruningHParams()
+
+
+def as_hparams(hparams):
+    """A validated `PruningHParams` from hparams, a spec string or None.
+
+    Args:
+      hparams: a `PruningHParams` (returned as is), a spec string in TF1's
+        grammar (parsed over contrib's defaults) or None (the defaults).
+
+    Returns:
+      A `PruningHParams`.
+
+    Raises:
+      ValueError: the spec does not parse or the values do not validate.
+      TypeError: `hparams` is none of the above.
+    """
+    if hparams is None:
+        hparams = get_pruning_hparams()
+    elif isinstance(hparams, str):
+        hparams = get_pruning_hparams().parse(hparams)
+    elif not isinstance(hparams, PruningHParams):
+        raise TypeError(
+            f'hparams must be a PruningHParams or a spec string such as '
+            f'"target_sparsity=0.9"; got {type(hparams).__name__}')
+    return hparams.validate()

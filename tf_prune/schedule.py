@@ -73,7 +73,26 @@ def weight_sparsity(hparams, weight_name, step):
       ValueError: more than one pattern matches, or the hparams do not
         validate.
     """
-    sparsity = compute_sparsity(hparams, step)
+    return scale_to_weight(hparams, weight_name,
+                           compute_sparsity(hparams, step))
+
+
+def scale_to_weight(hparams, weight_name, sparsity):
+    """A global sparsity scaled for one weight by `weight_sparsity_map`.
+
+    Args:
+      hparams: a `PruningHParams`.
+      weight_name: e.g. `conv1/kernel`.
+      sparsity: the global sparsity, a float32 scalar (the schedule's value
+        or a `Pruning(sparsity=...)` override).
+
+    Returns:
+      `sparsity * target / target_sparsity` for a weight a pattern matches,
+      else `sparsity`.
+
+    Raises:
+      ValueError: more than one pattern matches.
+    """
     target = _single_match(
         hparams_lib.parse_weight_sparsity_map(hparams.weight_sparsity_map),
         weight_name, 'weight_sparsity_map')

@@ -1,0 +1,67 @@
+"""`PruningCallback`: contrib's mask updates and summaries inside `model.fit`."""
+
+import keras
+import tensorflow as tf
+
+from tf_prune import hparams as hparams_lib
+from tf_prune.pruning import Pruning
+
+
+class PruningCallback(keras.callbacks.Callback):
+    """Runs contrib's conditional mask update after every training step.
+
+    The step is `optimizer.iterations`, read after the optimizer stepped (the
+    reference wiring: the step is incremented, then the gate sees the new
+    step). The model's sparsity (fraction of zeros over all masks) goes into
+    the logs as `sparsity`, so the progress bar shows it.
+
+    Args:
+      hparams: a `PruningHParams` or spec string.
+      log_dir: when given, TensorBoard event files with contrib's tags
+        (`<name>_summaries/...`) and weight histograms are written there at
+        every mask update and at the end of training.
+      sparsity: passed to `Pruning` (a variable or callable overriding the
+        schedule).
+    """
+
+    def __init__(self, hparams, log_dir=None, sparsity=None):
+        super().__init__()
+        self._hparams = hparams_lib.as_hparams(hparams)
+        self._log_dir = log_dir
+        self._sparsity = sparsity
+        self._pruning = None
+        self._pruned_model = None
+        self._writer = None
+
+    @property
+    def pruning(self):
+        """The `Pruning` controller of the model being trained."""
+        return self._pruning
+
+    def on_train_begin(self, logs=None):
+        if self._pruned_model is not self.model:
+            self._pruning = Pruning(self._hparams, self.model, self._sparsity)
+            self._pruned_model = self.model
+        if self._log_dir and self._writer is None:
+            self._writer = tf.summary.create_file_writer(self._log_dir)
+
+    def _step(self):
+        return self.model.optimizer.iterations
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._pruning.conditional_mask_update(self._step(), self._writer)
+        if logs is not None:
+            logs['sparsity'] = self._pruning.model_sparsity.read_value()
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs['sparsity'] = float(self._pruning.model_sparsity.numpy())
+
+    def on_train_end(self, logs=None):
+        if self._writer is None:
+            return
+        # The state training ended in, whether or not a mask update ran on
+        # the last step.
+        with self._writer.as_default():
+            self._pruning.add_pruning_summaries(self._step(), histograms=True)
+        self._writer.flush()

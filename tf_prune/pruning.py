@@ -1,0 +1,272 @@
+"""`Pruning`: contrib's pruning controller for a Keras model.
+
+The controller finds the model's `PruneWrapper`s and updates all their masks
+in one compiled call, at contrib's steps (SEMANTICS sections 2 and 3):
+`conditional_mask_update(step)` after each training step, as contrib's
+`conditional_mask_update_op` ran after each train op.
+"""
+
+import keras
+import tensorflow as tf
+
+from tf_prune import hparams as hparams_lib
+from tf_prune import masking
+from tf_prune import schedule
+from tf_prune import summaries
+from tf_prune.wrapper import PruneWrapper
+
+
+def find_wrappers(model):
+    """The `PruneWrapper`s in a model or layer, each once, in layer order."""
+    if isinstance(model, PruneWrapper):
+        return [model]
+    seen = set()
+    wrappers = []
+    for layer in model._flatten_layers(include_self=False, recursive=True):  # pylint: disable=protected-access
+        if isinstance(layer, PruneWrapper) and id(layer) not in seen:
+            seen.add(id(layer))
+            wrappers.append(layer)
+    return wrappers
+
+
+def _as_step(step):
+    """The step as an int64 tensor, so one trace serves every step."""
+    if isinstance(step, keras.Variable):
+        step = step.value
+    return tf.cast(step, tf.int64)
+
+
+def _change_estimate(weight, old_weight, old_old_weight, second_order):
+    """The weight's first or second difference, normalized to unit L2 norm."""
+    if second_order:
+        change = weight - 2.0 * old_weight + old_old_weight
+    else:
+        change = weight - old_weight
+    norm = tf.norm(change)
+    return tf.math.divide_no_nan(change, norm)
+
+
+class Pruning:
+    """contrib's `Pruning` object for a Keras model.
+
+    Args:
+      hparams: a `PruningHParams`, or a spec string such as
+        `'target_sparsity=0.9,pruning_frequency=100'`; validated here with
+        contrib's messages.
+      model: a model (or layer) holding `PruneWrapper`s, built; see
+        `tf_prune.prune`.
+      sparsity: overrides the schedule, as contrib's argument did: a scalar
+        variable (read at each update) or a callable taking the step and
+        returning the global sparsity. `weight_sparsity_map` still scales it.
+
+    Raises:
+      ValueError: the hparams do not validate, a `weight_sparsity_map` or
+        `block_dims_map` entry matches a weight twice, or the model has no
+        built `PruneWrapper`.
+    """
+
+    def __init__(self, hparams, model, sparsity=None):
+        # A copy: the compiled update keeps the values it was traced with.
+        self._hparams = hparams_lib.PruningHParams(
+            **hparams_lib.as_hparams(hparams).values())
+        self._wrappers = find_wrappers(model)
+        if not self._wrappers:
+            raise ValueError(
+                f'{model.name} has no PruneWrapper layers; wrap its layers '
+                f'with tf_prune.prune(model, hparams) first')
+        unbuilt = [w.name for w in self._wrappers if not w.built]
+        if unbuilt:
+            raise ValueError(
+                f'Layers {unbuilt} are not built yet; build the model (give '
+                f'it an Input or call it on data) before creating Pruning')
+        # A weight pruned by two layers is updated once; its other masks copy.
+        groups = {}
+        for wrapper in self._wrappers:
+            for p in wrapper.pruned_weights:
+                groups.setdefault(id(p.weight), []).append(p)
+        self._groups = list(groups.values())
+        self._block_dims = []
+        for group in self._groups:
+            name = group[0].name
+            # Both raise contrib's error for a weight matched twice, now
+            # rather than at the first update.
+            schedule.scale_to_weight(self._hparams, name, 1.0)
+            self._block_dims.append(schedule.block_dims(self._hparams, name))
+        self._sparsity = sparsity
+        for wrapper in self._wrappers:
+            wrapper._has_controller = True  # pylint: disable=protected-access
+        jit = self._hparams.use_tpu
+        self._update_masks_fn = tf.function(self._update_masks,
+                                            jit_compile=jit)
+        self._track_weights_fn = tf.function(self._track_weights,
+                                             jit_compile=jit)
+        self._conditional_fns = {}
+        self._model_sparsity = tf.Variable(
+            self._zero_fraction(), trainable=False, name='model_sparsity')
+
+    @property
+    def hparams(self):
+        """The `PruningHParams` in use (a copy of the ones given)."""
+        return self._hparams
+
+    @property
+    def last_mask_update_step(self):
+        """The int32 variable holding the step of the last mask update."""
+        return self._wrappers[0].last_mask_update_step
+
+    @property
+    def model_sparsity(self):
+        """Fraction of zeros over all masks, as of the last update."""
+        return self._model_sparsity
+
+    def _pruned(self):
+        return [group[0] for group in self._groups]
+
+    def get_masks(self):
+        """The mask variables, one per pruned weight."""
+        return [p.mask for p in self._pruned()]
+
+    def get_thresholds(self):
+        """The threshold variables, one per pruned weight."""
+        return [p.threshold for p in self._pruned()]
+
+    def get_weights(self):
+        """The pruned weight variables."""
+        return [p.weight for p in self._pruned()]
+
+    def get_weight_names(self):
+        """`<layer>/<weight>` of each pruned weight, as patterns see them."""
+        return [p.name for p in self._pruned()]
+
+    def get_weight_sparsity(self):
+        """The fraction of zeros in each mask, float32 scalar tensors."""
+        return [tf.math.zero_fraction(p.mask.value) for p in self._pruned()]
+
+    def global_sparsity(self, step):
+        """The global target sparsity at `step`: the schedule or override."""
+        if self._sparsity is None:
+            return schedule.compute_sparsity(self._hparams, step)
+        if callable(self._sparsity) and not isinstance(
+                self._sparsity, (tf.Variable, keras.Variable)):
+            return tf.cast(self._sparsity(step), tf.float32)
+        return tf.cast(tf.convert_to_tensor(self._sparsity), tf.float32)
+
+    def _zero_fraction(self):
+        zeros = tf.add_n([tf.size(p.mask.value, tf.float32)
+                          - tf.reduce_sum(tf.cast(p.mask.value, tf.float32))
+                          for p in self._pruned()])
+        total = sum(p.mask.shape.num_elements() for p in self._pruned())
+        return zeros / float(max(total, 1))
+
+    def _scores(self, p):
+        """What a weight is ranked by: |w|, or |w| times its change estimate."""
+        option = self._hparams.prune_option
+        if option == 'weight':
+            return p.weight.value
+        gradient = p.history[0].value
+        weight = p.weight.value
+        if option == 'first_order_gradient':
+            return weight * gradient
+        return weight * weight * gradient
+
+    def _update_masks(self, step):
+        hp = self._hparams
+        sparsity = self.global_sparsity(step)
+        for group, block in zip(self._groups, self._block_dims):
+            first = group[0]
+            threshold, mask = masking.update_mask(
+                self._scores(first),
+                schedule.scale_to_weight(hp, first.name, sparsity),
+                first.threshold.value,
+                threshold_decay=hp.threshold_decay, block_dims=block,
+                block_pooling_function=hp.block_pooling_function,
+                method=hp.threshold_method, nbins=hp.nbins)
+            mask = tf.cast(mask, first.mask.dtype)
+            for p in group:
+                p.threshold.assign(tf.cast(threshold, p.threshold.dtype))
+                p.mask.assign(mask)
+        step = tf.cast(step, tf.int32)
+        for wrapper in self._wrappers:
+            wrapper.last_mask_update_step.assign(step)
+        self._model_sparsity.assign(self._zero_fraction())
+        return sparsity
+
+    def _track_weights(self):
+        """Steps the weight-change estimates of the gradient prune options."""
+        decay = self._hparams.gradient_decay_rate
+        second_order = self._hparams.prune_option == 'second_order_gradient'
+        for group in self._groups:
+            gradient, old_weight, old_old_weight = group[0].history
+            weight = group[0].weight.value
+            change = _change_estimate(weight, old_weight.value,
+                                      old_old_weight.value, second_order)
+            gradient.assign(decay * gradient.value + (1.0 - decay) * change)
+            old_old_weight.assign(old_weight.value)
+            old_weight.assign(weight)
+
+    def mask_update(self, step):
+        """Updates every mask now and sets `last_mask_update_step` to `step`.
+
+        Args:
+          step: the global step, an int, integer tensor or variable.
+
+        Returns:
+          The global sparsity used, a float32 scalar tensor.
+        """
+        return self._update_masks_fn(_as_step(step))
+
+    def _conditional_update(self, step, writer):
+        if self._hparams.prune_option != 'weight':
+            self._track_weights_fn()
+        due = schedule.mask_update_due(self._hparams, step,
+                                       self.last_mask_update_step.value)
+
+        def update():
+            sparsity = self._update_masks_fn(step)
+            if writer is not None:
+                with writer.as_default():
+                    self._write_summaries(step, sparsity, histograms=True)
+            return tf.constant(True)
+
+        return tf.cond(due, update, lambda: tf.constant(False))
+
+    def conditional_mask_update(self, step, summary_writer=None):
+        """contrib's gated update: updates the masks when they are due.
+
+        Due at `step` when `begin_pruning_step <= step <= end_pruning_step`
+        (or `end_pruning_step` is -1) and `last_mask_update_step +
+        pruning_frequency <= step`. In contrib's loop the step is
+        incremented by the training step first and this runs with the new
+        step; `PruningCallback` passes `optimizer.iterations` after each
+        step. All masks update in one compiled call (XLA with `use_tpu`).
+
+        Args:
+          step: the global step, an int, integer tensor or variable.
+          summary_writer: a `tf.summary` writer; when given, contrib's
+            summaries and weight histograms are written to it at each update.
+
+        Returns:
+          A bool scalar tensor: whether the masks were updated.
+        """
+        key = id(summary_writer)
+        if key not in self._conditional_fns:
+            self._conditional_fns[key] = tf.function(
+                lambda s: self._conditional_update(s, summary_writer))
+        return self._conditional_fns[key](_as_step(step))
+
+    def _write_summaries(self, step, sparsity, histograms):
+        summaries.write_pruning_summaries(
+            self._hparams, step, sparsity, self.last_mask_update_step.value,
+            self._pruned(), histograms=histograms)
+
+    def add_pruning_summaries(self, step, histograms=False):
+        """Writes contrib's summaries of the current state.
+
+        Writes to the default summary writer (`with writer.as_default():`).
+
+        Args:
+          step: the step to record them at.
+          histograms: also write a histogram of each masked weight.
+        """
+        step = _as_step(step)
+        self._write_summaries(step, self.global_sparsity(step), histograms)

@@ -1,0 +1,211 @@
+"""`prune`: a model with its prunable layers wrapped in `PruneWrapper`s."""
+
+import functools
+
+import absl.logging as logging
+import keras
+from keras.src.models.functional import Functional
+
+from tf_prune import hparams as hparams_lib
+from tf_prune import schedule
+from tf_prune.pruning import find_wrappers
+from tf_prune.wrapper import PruneWrapper
+from tf_prune.wrapper import is_dense_by_design
+from tf_prune.wrapper import knows_layer
+
+
+def _is_graph_model(layer):
+    return isinstance(layer, (keras.Sequential, Functional))
+
+
+def _copy_layer(layer):
+    """A new layer from `layer`'s config, with `layer`'s weights."""
+    copy = layer.__class__.from_config(layer.get_config())
+    build_config = layer.get_build_config() if layer.built else None
+    if build_config:
+        copy.build_from_config(build_config)
+        copy.set_weights(layer.get_weights())
+    return copy
+
+
+def _replace_sublayers(parent, replacements):
+    """Points `parent`'s attributes (and lists, dicts of them) at new layers.
+
+    Args:
+      parent: a layer or subclassed model.
+      replacements: `{id(old layer): new layer}`.
+    """
+    tracker = parent._tracker  # pylint: disable=protected-access
+    stores = [store for _, store in tracker.config.values()]
+    olds = {}
+    for attr, value in list(vars(parent).items()):
+        if any(value is store for store in stores):
+            continue
+        if isinstance(value, keras.layers.Layer):
+            if id(value) in replacements:
+                olds[id(value)] = value
+        elif isinstance(value, list):
+            for i, item in enumerate(value):
+                if id(item) in replacements:
+                    olds[id(item)] = item
+                    list.__setitem__(value, i, replacements[id(item)])
+        elif isinstance(value, dict):
+            for key, item in list(value.items()):
+                if id(item) in replacements:
+                    olds[id(item)] = item
+                    dict.__setitem__(value, key, replacements[id(item)])
+    for old_id, old in olds.items():
+        # Keeps the layer's place in `parent.layers` and its weights' order.
+        tracker.replace_tracked_value('layers', old, replacements[old_id])
+    for attr, value in list(vars(parent).items()):
+        if isinstance(value, keras.layers.Layer) and id(value) in replacements:
+            setattr(parent, attr, replacements[id(value)])
+
+
+class _Pruner:
+    """Walks a model once, wrapping each prunable layer once."""
+
+    def __init__(self, prune_option):
+        self._prune_option = prune_option
+        self._done = {}
+        self.unknown = []
+
+    def replace(self, layer):
+        """What stands for `layer` in the pruned model.
+
+        A wrapper for a prunable layer, a pruned copy of a Sequential or
+        Functional model, or `layer` itself with its sublayers replaced.
+        """
+        if id(layer) in self._done:
+            return self._done[id(layer)]
+        if isinstance(layer, PruneWrapper):
+            result = layer
+        elif _is_graph_model(layer):
+            result = keras.models.clone_model(
+                layer, clone_function=self._copy_and_replace, recursive=True)
+        elif knows_layer(layer) and not isinstance(layer, keras.Model):
+            result = PruneWrapper(layer, prune_option=self._prune_option)
+            if layer.built:
+                result.build()
+        else:
+            self._replace_sublayers(layer)
+            result = layer
+        self._done[id(layer)] = result
+        return result
+
+    def _copy_and_replace(self, layer):
+        if not isinstance(layer, keras.layers.Layer):
+            return layer  # an op of the graph, such as a mask computation
+        if isinstance(layer, keras.Model) and not _is_graph_model(layer):
+            # A subclassed model may not rebuild from its config; it is
+            # pruned in place.
+            return self.replace(layer)
+        return self.replace(_copy_layer(layer))
+
+    def _replace_sublayers(self, layer):
+        sublayers = layer._flatten_layers(include_self=False, recursive=False)  # pylint: disable=protected-access
+        nested = {id(v) for s in sublayers for v in s.weights}
+        if any(id(v) not in nested for v in layer.trainable_weights) and (
+                not is_dense_by_design(layer)):
+            self.unknown.append(layer)
+        replacements = {}
+        for sublayer in sublayers:
+            new = self.replace(sublayer)
+            if new is not sublayer:
+                replacements[id(sublayer)] = new
+        if replacements:
+            _replace_sublayers(layer, replacements)
+            if isinstance(layer, keras.Model):
+                # A compiled step traced before would skip the masks.
+                layer.train_function = None
+                layer.test_function = None
+                layer.predict_function = None
+
+
+def _check_patterns(hparams, wrappers):
+    """Raises for a weight two patterns match; warns of unused patterns."""
+    names = [p.name for w in wrappers for p in w.pruned_weights]
+    for name in names:
+        schedule.scale_to_weight(hparams, name, 1.0)
+        schedule.block_dims(hparams, name)
+    for hparam, parse in (
+            ('weight_sparsity_map', hparams_lib.parse_weight_sparsity_map),
+            ('block_dims_map', hparams_lib.parse_block_dims_map)):
+        for regex, _ in parse(getattr(hparams, hparam)):
+            if not any(regex.search(name) for name in names):
+                logging.warning(
+                    '%s pattern %r matches no pruned weight (pruned: %s)',
+                    hparam, regex.pattern, ', '.join(names))
+
+
+def _warn_if_never_updated(model):
+    wrappers = find_wrappers(model)
+    if not any(getattr(w, '_has_controller', False) for w in wrappers):
+        logging.warning(
+            'fit() trained %s, but no mask was updated: its %d PruneWrapper '
+            'layers stay dense. Pass tf_prune.PruningCallback(hparams) to '
+            'fit, or call tf_prune.Pruning(hparams, model)'
+            '.conditional_mask_update(step) in your training loop.',
+            model.name, len(wrappers))
+
+
+def _warn_after_fit(model):
+    fit = model.fit
+
+    @functools.wraps(fit)
+    def fit_then_check(*args, **kwargs):
+        history = fit(*args, **kwargs)
+        _warn_if_never_updated(model)
+        return history
+
+    # An instance attribute: Keras does not track functions.
+    object.__setattr__(model, 'fit', fit_then_check)
+
+
+def prune(model_or_layer, hparams=None, *, strict=False):
+    """Wraps the prunable layers of a model in `PruneWrapper`s.
+
+    Sequential and Functional models (also nested ones) are rebuilt with the
+    same layer names and weights; the model passed is left as it was.
+    Subclassed models and custom layers holding sublayers get their
+    sublayers wrapped in place. A single layer comes back wrapped. A layer
+    used at several places is wrapped once.
+
+    Args:
+      model_or_layer: a Keras model or layer.
+      hparams: a `PruningHParams` or spec string (None: the defaults).
+        Validated; its `weight_sparsity_map` and `block_dims_map` patterns
+        are checked against the pruned weights' names (`<layer>/<weight>`),
+        and its `prune_option` decides the state each wrapper keeps.
+      strict: raise instead of logging when a layer with weights is left
+        dense because tf_prune does not know it.
+
+    Returns:
+      The pruned model or the wrapper.
+
+    Raises:
+      ValueError: nothing to prune; `strict` and an unknown layer; a weight
+        matched by two patterns of a map; invalid hparams.
+    """
+    hparams = hparams_lib.as_hparams(hparams)
+    pruner = _Pruner(hparams.prune_option)
+    pruned = pruner.replace(model_or_layer)
+    if pruner.unknown:
+        listed = ', '.join(f'{layer.name} ({type(layer).__name__})'
+                           for layer in pruner.unknown)
+        message = (f'tf_prune does not know the weights of {listed}; they '
+                   f'stay dense. Give such layers a get_prunable_weights() '
+                   f'method to prune them')
+        if strict:
+            raise ValueError(message)
+        logging.warning(message)
+    wrappers = find_wrappers(pruned)
+    if not wrappers:
+        raise ValueError(
+            f'{model_or_layer.name} has no layer tf_prune can prune (Dense, '
+            f'Conv, Embedding, RNN, MultiHeadAttention, ... or a layer with '
+            f'get_prunable_weights())')
+    _check_patterns(hparams, [w for w in wrappers if w.built])
+    if isinstance(pruned, keras.Model):
+        _warn_after_fit(pruned)
+    return pruned
