@@ -18,15 +18,17 @@ from tf_prune.wrapper import PruneWrapper
 
 def find_wrappers(model):
     """The `PruneWrapper`s in a model or layer, each once, in layer order."""
-    if isinstance(model, PruneWrapper):
-        return [model]
-    seen = set()
-    wrappers = []
-    for layer in model._flatten_layers(include_self=False, recursive=True):  # pylint: disable=protected-access
-        if isinstance(layer, PruneWrapper) and id(layer) not in seen:
-            seen.add(id(layer))
-            wrappers.append(layer)
-    return wrappers
+    found = {}
+
+    def visit(layer):
+        if isinstance(layer, PruneWrapper):
+            found.setdefault(id(layer), layer)
+            return
+        for sublayer in layer._flatten_layers(include_self=False, recursive=False):  # pylint: disable=protected-access
+            visit(sublayer)
+
+    visit(model)
+    return list(found.values())
 
 
 def _as_step(step):

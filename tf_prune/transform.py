@@ -18,16 +18,6 @@ def _is_graph_model(layer):
     return isinstance(layer, (keras.Sequential, Functional))
 
 
-def _copy_layer(layer):
-    """A new layer from `layer`'s config, with `layer`'s weights."""
-    copy = layer.__class__.from_config(layer.get_config())
-    build_config = layer.get_build_config() if layer.built else None
-    if build_config:
-        copy.build_from_config(build_config)
-        copy.set_weights(layer.get_weights())
-    return copy
-
-
 def _replace_sublayers(parent, replacements):
     """Points `parent`'s attributes (and lists, dicts of them) at new layers.
 
@@ -82,7 +72,7 @@ class _Pruner:
             result = layer
         elif _is_graph_model(layer):
             result = keras.models.clone_model(
-                layer, clone_function=self._copy_and_replace, recursive=True)
+                layer, clone_function=self._replace_in_graph, recursive=True)
         elif knows_layer(layer) and not isinstance(layer, keras.Model):
             result = PruneWrapper(layer, prune_option=self._prune_option)
             if layer.built:
@@ -93,26 +83,28 @@ class _Pruner:
         self._done[id(layer)] = result
         return result
 
-    def _copy_and_replace(self, layer):
-        if not isinstance(layer, keras.layers.Layer):
-            return layer  # an op of the graph, such as a mask computation
-        if isinstance(layer, keras.Model) and not _is_graph_model(layer):
-            # A subclassed model may not rebuild from its config; it is
-            # pruned in place.
-            return self.replace(layer)
-        return self.replace(_copy_layer(layer))
+    def _replace_in_graph(self, operation):
+        if not isinstance(operation, keras.layers.Layer):
+            return operation  # an op of the graph, such as a mask computation
+        return self.replace(operation)
 
     def _replace_sublayers(self, layer):
         sublayers = layer._flatten_layers(include_self=False, recursive=False)  # pylint: disable=protected-access
-        nested = {id(v) for s in sublayers for v in s.weights}
-        if any(id(v) not in nested for v in layer.trainable_weights) and (
-                not is_dense_by_design(layer)):
-            self.unknown.append(layer)
+        first_unknown = len(self.unknown)
         replacements = {}
         for sublayer in sublayers:
             new = self.replace(sublayer)
             if new is not sublayer:
                 replacements[id(sublayer)] = new
+        if layer.trainable_weights and not is_dense_by_design(layer):
+            nested = {id(v) for s in sublayers for v in s.weights}
+            if not replacements and not isinstance(layer, keras.Model):
+                # Nothing inside is prunable: name the layer, not its parts
+                # (a ConvLSTM1D rather than its cell).
+                del self.unknown[first_unknown:]
+                self.unknown.append(layer)
+            elif any(id(v) not in nested for v in layer.trainable_weights):
+                self.unknown.append(layer)
         if replacements:
             _replace_sublayers(layer, replacements)
             if isinstance(layer, keras.Model):
@@ -165,11 +157,13 @@ def _warn_after_fit(model):
 def prune(model_or_layer, hparams=None, *, strict=False):
     """Wraps the prunable layers of a model in `PruneWrapper`s.
 
-    Sequential and Functional models (also nested ones) are rebuilt with the
-    same layer names and weights; the model passed is left as it was.
-    Subclassed models and custom layers holding sublayers get their
-    sublayers wrapped in place. A single layer comes back wrapped. A layer
-    used at several places is wrapped once.
+    Sequential and Functional models (also nested ones) are rebuilt around
+    the same layer objects, so names and weights are kept: the pruned model
+    shares its layers' variables with the model passed (which still computes
+    without masks); train and save the returned one. Subclassed models and
+    custom layers holding sublayers get their sublayers wrapped in place. A
+    single layer comes back wrapped. A layer used at several places is
+    wrapped once.
 
     Args:
       model_or_layer: a Keras model or layer.
