@@ -33,9 +33,7 @@ def find_wrappers(model):
 
 def _as_step(step):
     """The step as an int64 tensor, so one trace serves every step."""
-    if isinstance(step, keras.Variable):
-        step = step.value
-    return tf.cast(step, tf.int64)
+    return tf.cast(tf.convert_to_tensor(step), tf.int64)
 
 
 def _change_estimate(weight, old_weight, old_old_weight, second_order):

@@ -248,13 +248,15 @@ class PruneWrapper(keras.layers.Wrapper):
                                             'zeros')
                 history = ()
                 if self.prune_option != 'weight':
+                    # A copy: given the variable itself, Keras would alias it.
+                    snapshot = keras.ops.copy(weight.value)
                     history = (
                         _state_variable('gradient', weight.shape, weight.dtype,
                                         'zeros'),
                         _state_variable('old_weight', weight.shape,
-                                        weight.dtype, weight.value),
+                                        weight.dtype, snapshot),
                         _state_variable('old_old_weight', weight.shape,
-                                        weight.dtype, weight.value))
+                                        weight.dtype, snapshot))
             pruned.append(PrunedWeight(
                 name=f'{self.name}/{weight_name}',
                 mask_name=f'{prefix}/mask', threshold_name=f'{prefix}/threshold',
