@@ -222,13 +222,17 @@ class Pruning:
                                        self.last_mask_update_step.value)
 
         def update():
-            sparsity = self._update_masks_fn(step)
-            if writer is not None:
-                with writer.as_default():
-                    self._write_summaries(step, sparsity, histograms=True)
+            self._update_masks_fn(step)
             return tf.constant(True)
 
-        return tf.cond(due, update, lambda: tf.constant(False))
+        updated = tf.cond(due, update, lambda: tf.constant(False))
+        if writer is not None:
+            # Written here, not in the branch, whose name scope would prefix
+            # the tags; they read the variables after the update.
+            with writer.as_default(), tf.summary.record_if(updated):
+                self._write_summaries(step, self.global_sparsity(step),
+                                      histograms=True)
+        return updated
 
     def conditional_mask_update(self, step, summary_writer=None):
         """contrib's gated update: updates the masks when they are due.
