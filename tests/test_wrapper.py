@@ -249,3 +249,35 @@ def test_embedding_mask_zero_propagates_through_wrapper():
     # With the mask, padding steps leave the LSTM's result as it was.
     np.testing.assert_allclose(padded, model(np.array([[1, 2]], np.int32)),
                                rtol=1e-6)
+
+
+@pytest.fixture
+def mixed_float16():
+    keras.mixed_precision.set_global_policy('mixed_float16')
+    yield
+    keras.mixed_precision.set_global_policy('float32')
+
+
+@pytest.mark.parametrize('factory,shape', [
+    (lambda: keras.layers.Dense(8), (6,)),
+    (lambda: keras.layers.LSTM(6), (5, 4)),
+], ids=['dense', 'lstm'])
+def test_mixed_float16_policy(mixed_float16, factory, shape):
+    model = tf_prune.prune(_one_layer_model(factory(), shape),
+                           'target_sparsity=0.5')
+    wrapper = model.layers[-1]
+    assert wrapper.compute_dtype == 'float16'
+    model.compile(keras.optimizers.SGD(0.01), 'mse')
+    x = _data(shape, 'float32')
+    model.fit(x, RNG.normal(size=(64,) + tuple(model.output.shape[1:])),
+              batch_size=16, verbose=0,
+              callbacks=[tf_prune.PruningCallback(
+                  'target_sparsity=0.5,pruning_frequency=1,'
+                  'sparsity_function_end_step=2')])
+    for p in wrapper.pruned_weights:
+        assert p.mask.dtype == p.weight.dtype == 'float32'
+        assert float(np.mean(p.mask.numpy())) == 0.5
+    outputs = model.predict(x, verbose=0)
+    assert outputs.dtype == np.float16
+    reference = _reference_model(factory, shape, 'float32', False, wrapper)
+    np.testing.assert_array_equal(outputs, reference.predict(x, verbose=0))
