@@ -17,6 +17,7 @@ demo: $(INSTALLED)
 
 bench: $(INSTALLED)
 	$(PY) benchmarks/mask_update.py
+	$(PY) benchmarks/train_overhead.py
 
 $(PY):
 	@command -v $(PYTHON) >/dev/null 2>&1 || { \
