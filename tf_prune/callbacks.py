@@ -13,7 +13,9 @@ class PruningCallback(keras.callbacks.Callback):
     The step is `optimizer.iterations`, read after the optimizer stepped (the
     reference wiring: the step is incremented, then the gate sees the new
     step). The model's sparsity (fraction of zeros over all masks) goes into
-    the logs as `sparsity`, so the progress bar shows it.
+    the logs as `sparsity`, so the progress bar shows it. With
+    `steps_per_execution` above 1, Keras calls back once per execution, so
+    the gate sees every `steps_per_execution`-th step only.
 
     Args:
       hparams: a `PruningHParams` or spec string.
