@@ -94,7 +94,7 @@ class Pruning:
             self._block_dims.append(schedule.block_dims(self._hparams, name))
         self._sparsity = sparsity
         for wrapper in self._wrappers:
-            wrapper._has_controller = True  # pylint: disable=protected-access
+            wrapper.controlled = True
         jit = self._hparams.use_tpu
         self._update_masks_fn = tf.function(self._update_masks,
                                             jit_compile=jit)

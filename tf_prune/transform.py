@@ -132,7 +132,7 @@ def _check_patterns(hparams, wrappers):
 
 def _warn_if_never_updated(model):
     wrappers = find_wrappers(model)
-    if not any(getattr(w, '_has_controller', False) for w in wrappers):
+    if not any(w.controlled for w in wrappers):
         logging.warning(
             'fit() trained %s, but no mask was updated: its %d PruneWrapper '
             'layers stay dense. Pass tf_prune.PruningCallback(hparams) to '

@@ -230,6 +230,9 @@ class PruneWrapper(keras.layers.Wrapper):
         super().__init__(layer, **kwargs)
         self.prune_option = prune_option
         self.supports_masking = layer.supports_masking
+        # Set by `Pruning`; `fit` of a model from `prune` warns when no
+        # wrapper of it was ever driven.
+        self.controlled = False
         self._pruned = ()
 
     def build(self, input_shape=None):
