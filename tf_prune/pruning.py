@@ -85,13 +85,12 @@ class Pruning:
             for p in wrapper.pruned_weights:
                 groups.setdefault(id(p.weight), []).append(p)
         self._groups = list(groups.values())
-        self._block_dims = []
         for group in self._groups:
-            name = group[0].name
-            # Both raise contrib's error for a weight matched twice, now
-            # rather than at the first update.
-            schedule.scale_to_weight(self._hparams, name, 1.0)
-            self._block_dims.append(schedule.block_dims(self._hparams, name))
+            # contrib's error for a weight matched twice, now rather than at
+            # the first update.
+            schedule.check_weight_name(self._hparams, group[0].name)
+        self._block_dims = [schedule.block_dims(self._hparams, group[0].name)
+                            for group in self._groups]
         self._sparsity = sparsity
         for wrapper in self._wrappers:
             wrapper.controlled = True

@@ -102,6 +102,24 @@ def scale_to_weight(hparams, weight_name, sparsity):
     return sparsity * (np.float32(target) / np.float32(hparams.target_sparsity))
 
 
+def check_weight_name(hparams, weight_name):
+    """Raises contrib's error when two patterns of a map match a weight.
+
+    Args:
+      hparams: a `PruningHParams`.
+      weight_name: e.g. `conv1/kernel`.
+
+    Raises:
+      ValueError: more than one `weight_sparsity_map` or `block_dims_map`
+        pattern matches `weight_name`.
+    """
+    _single_match(
+        hparams_lib.parse_weight_sparsity_map(hparams.weight_sparsity_map),
+        weight_name, 'weight_sparsity_map')
+    _single_match(hparams_lib.parse_block_dims_map(hparams.block_dims_map),
+                  weight_name, 'block_dims_map')
+
+
 def block_dims(hparams, weight_name):
     """The block (height, width) for one weight.
 

@@ -27,29 +27,28 @@ def _replace_sublayers(parent, replacements):
     """
     tracker = parent._tracker  # pylint: disable=protected-access
     stores = [store for _, store in tracker.config.values()]
-    olds = {}
+
+    def replacement(old):
+        # The tracker swap keeps the layer's place in `parent.layers` and its
+        # weights' order; a layer held twice is swapped once.
+        if tracker.is_in_store('layers', old):
+            tracker.replace_tracked_value('layers', old, replacements[id(old)])
+        return replacements[id(old)]
+
     for attr, value in list(vars(parent).items()):
         if any(value is store for store in stores):
             continue
         if isinstance(value, keras.layers.Layer):
             if id(value) in replacements:
-                olds[id(value)] = value
+                setattr(parent, attr, replacement(value))
         elif isinstance(value, list):
             for i, item in enumerate(value):
                 if id(item) in replacements:
-                    olds[id(item)] = item
-                    list.__setitem__(value, i, replacements[id(item)])
+                    list.__setitem__(value, i, replacement(item))
         elif isinstance(value, dict):
             for key, item in list(value.items()):
                 if id(item) in replacements:
-                    olds[id(item)] = item
-                    dict.__setitem__(value, key, replacements[id(item)])
-    for old_id, old in olds.items():
-        # Keeps the layer's place in `parent.layers` and its weights' order.
-        tracker.replace_tracked_value('layers', old, replacements[old_id])
-    for attr, value in list(vars(parent).items()):
-        if isinstance(value, keras.layers.Layer) and id(value) in replacements:
-            setattr(parent, attr, replacements[id(value)])
+                    dict.__setitem__(value, key, replacement(item))
 
 
 class _Pruner:
@@ -118,8 +117,7 @@ def _check_patterns(hparams, wrappers):
     """Raises for a weight two patterns match; warns of unused patterns."""
     names = [p.name for w in wrappers for p in w.pruned_weights]
     for name in names:
-        schedule.scale_to_weight(hparams, name, 1.0)
-        schedule.block_dims(hparams, name)
+        schedule.check_weight_name(hparams, name)
     for hparam, parse in (
             ('weight_sparsity_map', hparams_lib.parse_weight_sparsity_map),
             ('block_dims_map', hparams_lib.parse_block_dims_map)):
