@@ -18,7 +18,7 @@ def _is_graph_model(layer):
     return isinstance(layer, (keras.Sequential, Functional))
 
 
-def _replace_sublayers(parent, replacements):
+def replace_sublayers(parent, replacements):
     """Points `parent`'s attributes (and lists, dicts of them) at new layers.
 
     Args:
@@ -105,12 +105,16 @@ class _Pruner:
             elif any(id(v) not in nested for v in layer.trainable_weights):
                 self.unknown.append(layer)
         if replacements:
-            _replace_sublayers(layer, replacements)
+            replace_sublayers(layer, replacements)
             if isinstance(layer, keras.Model):
-                # A compiled step traced before would skip the masks.
-                layer.train_function = None
-                layer.test_function = None
-                layer.predict_function = None
+                reset_compiled_functions(layer)
+
+
+def reset_compiled_functions(model):
+    """Drops `model`'s traced steps, which would still run the old layers."""
+    model.train_function = None
+    model.test_function = None
+    model.predict_function = None
 
 
 def _check_patterns(hparams, wrappers):
@@ -130,7 +134,7 @@ def _check_patterns(hparams, wrappers):
 
 def _warn_if_never_updated(model):
     wrappers = find_wrappers(model)
-    if not any(w.controlled for w in wrappers):
+    if wrappers and not any(w.controlled for w in wrappers):
         logging.warning(
             'fit() trained %s, but no mask was updated: its %d PruneWrapper '
             'layers stay dense. Pass tf_prune.PruningCallback(hparams) to '
