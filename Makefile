@@ -7,10 +7,25 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: test demo bench clean
+# Bazel-built tools run with the Python on PATH: the project's.
+WITH_VENV := PATH="$(CURDIR)/$(VENV)/bin:$$PATH"
 
-test: $(INSTALLED)
+.PHONY: test demo bench clean bazel-tool
+
+# The suite (which also runs the Bazel-built tool on contrib's checkpoint).
+test: $(INSTALLED) bazel-tool
 	$(PY) -m pytest -q
+
+# contrib's tool built by Bazel, run on contrib's checkpoint.
+bazel-tool: $(INSTALLED)
+	@command -v bazel >/dev/null 2>&1 || { \
+	  [ "$$(id -u)" = 0 ] && apt-get update -q && \
+	  apt-get install -y -q bazel-bootstrap; } || { \
+	  echo "make: bazel is missing; install it (Debian: apt-get install bazel-bootstrap)" >&2; exit 2; }
+	$(WITH_VENV) bazel build -c opt //tools:strip_pruning_vars
+	$(WITH_VENV) bazel-bin/tools/strip_pruning_vars \
+	  --checkpoint_dir=tests/data/contrib_r115/conv \
+	  --output_node_names=probabilities --output_dir=build/bazel_tool
 
 demo: $(INSTALLED)
 	$(PY) examples/mask_engine_demo.py
@@ -33,4 +48,5 @@ $(INSTALLED): requirements.txt pyproject.toml | $(PY)
 	touch $@
 
 clean:
-	rm -rf $(VENV) .pytest_cache .hypothesis tf_prune.egg-info
+	rm -rf $(VENV) .pytest_cache .hypothesis tf_prune.egg-info build
+	-bazel clean --expunge

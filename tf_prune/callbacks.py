@@ -3,6 +3,7 @@
 import keras
 import tensorflow as tf
 
+from tf_prune import checkpoints
 from tf_prune import hparams as hparams_lib
 from tf_prune.pruning import Pruning
 
@@ -24,16 +25,27 @@ class PruningCallback(keras.callbacks.Callback):
         every mask update and at the end of training.
       sparsity: passed to `Pruning` (a variable or callable overriding the
         schedule).
+      checkpoint_dir: when given, a self-describing training directory
+        (see `tf_prune.checkpoints`): the model's config, and a checkpoint
+        of the model and optimizer at the end of every epoch. When it holds
+        a checkpoint already, training continues from it: weights, masks,
+        thresholds and the optimizer's step are restored before the first
+        step. `tools/strip_pruning_vars.py --checkpoint_dir` strips it.
+      max_to_keep: how many checkpoints `checkpoint_dir` keeps.
     """
 
-    def __init__(self, hparams, log_dir=None, sparsity=None):
+    def __init__(self, hparams, log_dir=None, sparsity=None,
+                 checkpoint_dir=None, max_to_keep=5):
         super().__init__()
         self._hparams = hparams_lib.as_hparams(hparams)
         self._log_dir = log_dir
         self._sparsity = sparsity
+        self._checkpoint_dir = checkpoint_dir
+        self._max_to_keep = max_to_keep
         self._pruning = None
         self._pruned_model = None
         self._writer = None
+        self._checkpoints = None
 
     @property
     def pruning(self):
@@ -44,6 +56,12 @@ class PruningCallback(keras.callbacks.Callback):
         if self._pruned_model is not self.model:
             self._pruning = Pruning(self._hparams, self.model, self._sparsity)
             self._pruned_model = self.model
+            if self._checkpoint_dir:
+                checkpoints.write_model_config(self.model,
+                                               self._checkpoint_dir)
+                self._checkpoints = checkpoints.TrainingCheckpoints(
+                    self.model, self._checkpoint_dir, self._max_to_keep)
+                self._checkpoints.restore_latest()
         if self._log_dir and self._writer is None:
             self._writer = tf.summary.create_file_writer(self._log_dir)
 
@@ -58,6 +76,8 @@ class PruningCallback(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None:
             logs['sparsity'] = float(self._pruning.model_sparsity.numpy())
+        if self._checkpoints is not None:
+            self._checkpoints.save()
 
     def on_train_end(self, logs=None):
         if self._writer is None:

@@ -280,8 +280,9 @@ def as_frozen_graph(source, output_node_names=None):
     """A Keras model or a `FrozenGraph` as a `FrozenGraph`."""
     if isinstance(source, FrozenGraph):
         if output_node_names and tuple(output_node_names) != source.outputs:
-            raise ValueError('output_node_names applies to Keras models only;'
-                             ' this graph is frozen already')
+            raise strip.StripError(
+                f'this graph is frozen with outputs {", ".join(source.outputs)};'
+                f' output_node_names cannot change them')
         return source
     return freeze(source, output_node_names)
 
