@@ -12,8 +12,10 @@ from tests.conftest import ROOT, project_env
 def test_public_api():
     assert sorted(tf_prune.__all__) == sorted([
         'PruneWrapper', 'Pruning', 'PruningCallback', 'PruningHParams',
-        'block_dims', 'compute_sparsity', 'flags', 'get_pruning_hparams',
-        'mask_update_due', 'prune', 'update_mask', 'weight_sparsity'])
+        'StripError', 'block_dims', 'compute_sparsity', 'export', 'flags',
+        'get_pruning_hparams', 'graph_def_from_checkpoint', 'mask_update_due',
+        'prune', 'strip_pruning', 'strip_pruning_vars_fn', 'update_mask',
+        'weight_sparsity'])
     for name in tf_prune.__all__:
         assert getattr(tf_prune, name) is not None
 
