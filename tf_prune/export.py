@@ -182,8 +182,7 @@ def _input_specs(model, batch_size):
         raise strip.StripError(
             f'model {model.name} has no known input: build it (call it on '
             f'a batch) before exporting')
-    return [tf.TensorSpec((batch_size,) + tuple(shape[1:]), model.compute_dtype
-                          if model.compute_dtype != 'float16' else 'float32',
+    return [tf.TensorSpec((batch_size,) + tuple(shape[1:]), tf.float32,
                           name='inputs')]
 
 
