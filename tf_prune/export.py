@@ -125,10 +125,11 @@ def _freeze_function(function, output_node_names=None):
     frozen = convert_to_constants.convert_variables_to_constants_v2(
         function, lower_control_flow=False, aggressive_inlining=True)
     graph_def = frozen.graph.as_graph_def()
-    taken = {node.name for node in graph_def.node} - set(captured)
-    renamed = {old: _unique(new, taken) for old, new in captured.items()
-               if any(node.name == old for node in graph_def.node)}
-    graph_def = strip.fold_constants(graph_def, renamed)
+    present = {node.name for node in graph_def.node}
+    taken = present - set(captured)
+    strip.rename_nodes(graph_def, {
+        old: _unique(new, taken) for old, new in captured.items()
+        if old in present})
 
     nodes = {node.name: node for node in graph_def.node}
     products = {}

@@ -101,6 +101,34 @@ def _node_names(tensor_names):
     return [name.split(':')[0].lstrip('^') for name in tensor_names]
 
 
+def rename_nodes(graph_def, renamed):
+    """Renames nodes, pointing their consumers at the new names, in place.
+
+    Args:
+      graph_def: a GraphDef.
+      renamed: `{old node name: new node name}`.
+
+    Returns:
+      `graph_def`.
+    """
+    renamed = {old: new for old, new in renamed.items() if old != new}
+    if not renamed:
+        return graph_def
+    for node in graph_def.node:
+        node.name = renamed.get(node.name, node.name)
+        inputs = [_renamed_input(name, renamed) for name in node.input]
+        del node.input[:]
+        node.input.extend(inputs)
+    return graph_def
+
+
+def _renamed_input(name, renamed):
+    control = name.startswith('^')
+    node, _, port = name.lstrip('^').partition(':')
+    node = renamed.get(node, node)
+    return ('^' if control else '') + node + (':' + port if port else '')
+
+
 def fold_constants(graph_def, nodes):
     """Replaces nodes by Const nodes holding their values.
 
@@ -119,31 +147,18 @@ def fold_constants(graph_def, nodes):
         tf.graph_util.import_graph_def(graph_def, name='')
         with tf.compat.v1.Session(graph=graph) as session:
             values = session.run({n: f'{n}:0' for n in nodes})
-    renamed = {old: new for old, new in nodes.items() if old != new}
     folded = tf.compat.v1.GraphDef()
-    folded.versions.CopyFrom(graph_def.versions)
-    folded.library.CopyFrom(graph_def.library)
-    for node in graph_def.node:
-        if node.name in nodes:
+    folded.CopyFrom(graph_def)
+    for node in folded.node:
+        if node.name in values:
             value = np.asarray(values[node.name])
-            const = tf.compat.v1.NodeDef(name=nodes[node.name], op='Const')
-            const.attr['dtype'].type = tf.as_dtype(value.dtype).as_datatype_enum
-            const.attr['value'].tensor.CopyFrom(tf.make_tensor_proto(value))
-            folded.node.append(const)
-            continue
-        copy = folded.node.add()
-        copy.CopyFrom(node)
-        if renamed:
-            del copy.input[:]
-            copy.input.extend(_renamed_input(i, renamed) for i in node.input)
-    return folded
-
-
-def _renamed_input(name, renamed):
-    control = name.startswith('^')
-    node, _, port = name.lstrip('^').partition(':')
-    node = renamed.get(node, node)
-    return ('^' if control else '') + node + (':' + port if port else '')
+            name = node.name
+            node.Clear()
+            node.name = name
+            node.op = 'Const'
+            node.attr['dtype'].type = tf.as_dtype(value.dtype).as_datatype_enum
+            node.attr['value'].tensor.CopyFrom(tf.make_tensor_proto(value))
+    return rename_nodes(folded, nodes)
 
 
 def check_output_nodes(graph_def, output_node_names):
