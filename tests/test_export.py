@@ -17,6 +17,7 @@ import tensorflow as tf
 
 import tf_prune
 from tests.conftest import project_env
+from tests.helpers.load_plain import run_tflite
 from tf_prune import export
 
 # Tolerances on the outputs, as a fraction of their range (max - min):
@@ -103,16 +104,6 @@ def test_output_node_names_choose_what_the_graph_computes(cnn, tmp_path):
     assert not (tmp_path / 'bad.pb').exists()
 
 
-def _run_tflite(path, batch):
-    interpreter = tf.lite.Interpreter(model_path=str(path))
-    entry = interpreter.get_input_details()[0]
-    interpreter.resize_tensor_input(entry['index'], batch.shape)
-    interpreter.allocate_tensors()
-    interpreter.set_tensor(entry['index'], batch)
-    interpreter.invoke()
-    return interpreter.get_tensor(interpreter.get_output_details()[0]['index'])
-
-
 def test_sparse_tflite_is_small_and_exact(cnn, tmp_path):
     model, batch, expected = cnn
     dense = export.tflite(model, tmp_path / 'dense.tflite', sparse=False)
@@ -120,7 +111,7 @@ def test_sparse_tflite_is_small_and_exact(cnn, tmp_path):
     assert sparse <= 0.3 * dense  # 90% zeros
     assert sparse == (tmp_path / 'sparse.tflite').stat().st_size
     for name in ('dense.tflite', 'sparse.tflite'):
-        np.testing.assert_allclose(_run_tflite(tmp_path / name, batch),
+        np.testing.assert_allclose(run_tflite(tmp_path / name, batch),
                                    expected, rtol=0, atol=1e-5)
 
 
@@ -133,7 +124,7 @@ def test_quantized_tflite_within_stated_tolerance(cnn, tmp_path, quantize, spars
                          representative_data=batch)
     float_size = export.tflite(model, tmp_path / 'float.tflite', sparse=sparse)
     assert size < float_size
-    error = np.abs(_run_tflite(path, batch) - expected).max()
+    error = np.abs(run_tflite(path, batch) - expected).max()
     assert error <= QUANTIZED_TOLERANCE[quantize] * np.ptp(expected)
 
 
@@ -149,23 +140,24 @@ def test_tflite_refuses_what_it_cannot_write(cnn, tmp_path):
 
 
 def test_lstm_exports_to_every_format(tmp_path):
+    # Named, so its variables' names do not depend on the models made before.
     model = tf_prune.prune(keras.Sequential([
         keras.Input((6, 4), name='rows'), keras.layers.LSTM(8, name='lstm'),
-        keras.layers.Dense(3, name='logits')]))
+        keras.layers.Dense(3, name='logits')], name='rows_model'))
     tf_prune.Pruning('target_sparsity=0.5,begin_pruning_step=0,'
                      'end_pruning_step=1,sparsity_function_end_step=1',
                      model).mask_update(tf.constant(1, tf.int64))
     batch = np.random.default_rng(1).standard_normal((1, 6, 4)).astype(np.float32)
     frozen = export.saved_model(model, tmp_path / 'saved')
-    assert {'lstm/lstm_cell/kernel/masked_weight',
-            'lstm/lstm_cell/recurrent_kernel/masked_weight'} <= {
-                n.name.split('sequential/', 1)[-1] for n in frozen.graph_def.node}
+    assert {'rows_model/lstm/lstm_cell/kernel/masked_weight',
+            'rows_model/lstm/lstm_cell/recurrent_kernel/masked_weight'} <= {
+                n.name for n in frozen.graph_def.node}
     export.tflite(model, tmp_path / 'model.tflite')  # batch size 1: a loop
     loaded = tf.saved_model.load(str(tmp_path / 'saved'))
     outputs = loaded.signatures['serving_default'](rows=tf.constant(batch))
     expected = model(batch).numpy()
     np.testing.assert_allclose(outputs['logits'], expected, rtol=0, atol=1e-5)
-    np.testing.assert_allclose(_run_tflite(tmp_path / 'model.tflite', batch),
+    np.testing.assert_allclose(run_tflite(tmp_path / 'model.tflite', batch),
                                expected, rtol=0, atol=1e-5)
 
 

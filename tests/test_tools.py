@@ -13,6 +13,7 @@ import tensorflow as tf
 
 import tf_prune
 from tests.conftest import GOLDEN_DIR, ROOT, project_env
+from tests.helpers.load_plain import run_tflite
 
 TOOL = ROOT / 'tools' / 'pruning_schedule.py'
 # TensorFlow prints start-up lines of its own at import; they are not ours.
@@ -135,14 +136,7 @@ def test_strip_training_directory_to_tflite(keras_inputs, tmp_path):
     result = _tool(STRIP, f'--checkpoint_dir={root / "train"}',
                    '--output_format=tflite', f'--output_dir={tmp_path}')
     assert result.returncode == 0, result.stderr[-3000:]
-    interpreter = tf.lite.Interpreter(
-        model_path=str(tmp_path / 'pruning_stripped.tflite'))
-    entry = interpreter.get_input_details()[0]
-    interpreter.resize_tensor_input(entry['index'], x.shape)
-    interpreter.allocate_tensors()
-    interpreter.set_tensor(entry['index'], x)
-    interpreter.invoke()
-    outputs = interpreter.get_tensor(interpreter.get_output_details()[0]['index'])
+    outputs = run_tflite(tmp_path / 'pruning_stripped.tflite', x)
     np.testing.assert_allclose(outputs, expected, rtol=0, atol=1e-5)
 
     inspected = _tool(INSPECT, '--json', tmp_path / 'pruning_stripped.tflite')

@@ -30,8 +30,9 @@ def _graph_def(path, batch):
         return session.run(f'{output}:0', {f'{placeholder}:0': batch})
 
 
-def _tflite(path, batch):
-    interpreter = tf.lite.Interpreter(model_path=path)
+def run_tflite(path, batch):
+    """A TFLite file's first output for `batch`, resized to its batch."""
+    interpreter = tf.lite.Interpreter(model_path=str(path))
     entry = interpreter.get_input_details()[0]
     interpreter.resize_tensor_input(entry['index'], batch.shape)
     interpreter.allocate_tensors()
@@ -57,7 +58,7 @@ def main(batch_path, *paths):
         if path.endswith('.pb'):
             outputs = _graph_def(path, batch)
         elif path.endswith('.tflite'):
-            outputs = _tflite(path, batch)
+            outputs = run_tflite(path, batch)
         elif path.endswith('.keras'):
             outputs = _keras(path, batch)
         else:
