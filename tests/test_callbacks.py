@@ -109,7 +109,8 @@ def test_add_pruning_summaries_uses_the_default_writer(tmp_path):
     writer.flush()
     events = _read_events(tmp_path)
     assert sorted(events) == sorted(
-        ['custom_summaries/sparsity', 'custom_summaries/last_mask_update_step']
+        ['custom_summaries/sparsity', 'custom_summaries/model_sparsity',
+         'custom_summaries/last_mask_update_step']
         + [f'custom_summaries/{layer}/{kind}'
            for layer in ('conv1', 'conv2', 'dense')
            for kind in ('mask/sparsity', 'threshold/threshold')])

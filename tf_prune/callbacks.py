@@ -82,8 +82,10 @@ class PruningCallback(keras.callbacks.Callback):
     def on_train_end(self, logs=None):
         if self._writer is None:
             return
-        # The state training ended in, whether or not a mask update ran on
-        # the last step.
-        with self._writer.as_default():
-            self._pruning.add_pruning_summaries(self._step(), histograms=True)
+        step = int(self._step().numpy())
+        # The state training ended in; an update on the last step has
+        # written it already.
+        if int(self._pruning.last_mask_update_step.numpy()) != step:
+            with self._writer.as_default():
+                self._pruning.add_pruning_summaries(step, histograms=True)
         self._writer.flush()

@@ -246,20 +246,26 @@ class Pruning:
         Args:
           step: the global step, an int, integer tensor or variable.
           summary_writer: a `tf.summary` writer; when given, contrib's
-            summaries and weight histograms are written to it at each update.
+            summaries and weight histograms are written to it at each update,
+            and the first call with it writes the "Pruning" custom-scalars
+            layout (`tf_prune.summaries.dashboard_layout`).
 
         Returns:
           A bool scalar tensor: whether the masks were updated.
         """
         key = id(summary_writer)
         if key not in self._conditional_fns:
+            if summary_writer is not None:
+                with summary_writer.as_default():
+                    summaries.write_dashboard_layout(self._hparams)
             self._conditional_fns[key] = tf.function(
                 lambda s: self._conditional_update(s, summary_writer))
         return self._conditional_fns[key](_as_step(step))
 
     def _write_summaries(self, step, sparsity, histograms):
         summaries.write_pruning_summaries(
-            self._hparams, step, sparsity, self.last_mask_update_step.value,
+            self._hparams, step, sparsity, self._model_sparsity.read_value(),
+            self.last_mask_update_step.value,
             self._pruned(), histograms=histograms)
 
     def add_pruning_summaries(self, step, histograms=False):

@@ -3,11 +3,20 @@
 contrib wrote, under `<name>_summaries/` (`name` being the hparam):
 `sparsity` (the schedule's value), `last_mask_update_step`, and for each
 pruned weight `<mask name>/sparsity` (the fraction of zeros in the mask) and
-`<threshold name>/threshold`. tf_prune adds, on request, a histogram of each
-pruned weight as the layer uses it (`mask * weight`).
+`<threshold name>/threshold`. tf_prune adds `model_sparsity` (the fraction of
+zeros over all masks: the sparsity reached, beside the schedule's target), on
+request a histogram of each pruned weight as the layer uses it
+(`mask * weight`), and a layout for TensorBoard's custom-scalars dashboard
+that gathers these tags into one "Pruning" category.
 """
 
+import re
+
 import tensorflow as tf
+from tensorboard.plugins.custom_scalar import layout_pb2
+from tensorboard.plugins.custom_scalar import metadata as custom_scalar_metadata
+
+DASHBOARD_CATEGORY = 'Pruning'
 
 
 def summary_prefix(hparams):
@@ -15,14 +24,61 @@ def summary_prefix(hparams):
     return f'{hparams.name}_summaries'
 
 
-def write_pruning_summaries(hparams, step, sparsity, last_mask_update_step,
-                            pruned_weights, histograms=False):
+def dashboard_layout(hparams):
+    """The custom-scalars layout of one `Pruning`'s summaries.
+
+    Args:
+      hparams: the `PruningHParams` (its `name` prefixes the tags).
+
+    Returns:
+      A `layout_pb2.Layout` with one category, "Pruning", of four charts:
+      target (`sparsity`) against reached (`model_sparsity`) sparsity, the
+      sparsity of each mask, each threshold, and the last mask update step.
+      Each chart selects its tags by a regular expression.
+    """
+    prefix = re.escape(summary_prefix(hparams))
+
+    def chart(title, *patterns):
+        return layout_pb2.Chart(
+            title=title, multiline=layout_pb2.MultilineChartContent(
+                tag=[f'^{prefix}/{pattern}$' for pattern in patterns]))
+
+    return layout_pb2.Layout(category=[layout_pb2.Category(
+        title=DASHBOARD_CATEGORY, chart=[
+            chart('Sparsity: target (sparsity) and reached (model_sparsity)',
+                  'sparsity', 'model_sparsity'),
+            chart('Sparsity of each mask', '.+/mask/sparsity'),
+            chart('Threshold of each mask', '.+/threshold/threshold'),
+            chart('Last mask update step', 'last_mask_update_step'),
+        ])])
+
+
+def write_dashboard_layout(hparams):
+    """Writes `dashboard_layout(hparams)` to the default summary writer.
+
+    TensorBoard reads the layout from any run under its `--logdir` and merges
+    the layouts of several runs by category title.
+
+    Args:
+      hparams: the `PruningHParams`.
+    """
+    tf.summary.write(
+        custom_scalar_metadata.CONFIG_SUMMARY_TAG,
+        tf.constant(dashboard_layout(hparams).SerializeToString()), step=0,
+        metadata=custom_scalar_metadata.create_summary_metadata()
+        .SerializeToString())
+
+
+def write_pruning_summaries(hparams, step, sparsity, model_sparsity,
+                            last_mask_update_step, pruned_weights,
+                            histograms=False):
     """Writes contrib's pruning summaries to the default summary writer.
 
     Args:
       hparams: the `PruningHParams` (its `name` prefixes the tags).
       step: the step to record, an integer scalar.
       sparsity: the schedule's global sparsity at `step`.
+      model_sparsity: the fraction of zeros over all masks.
       last_mask_update_step: the step of the last mask update.
       pruned_weights: the `PrunedWeight`s to report.
       histograms: also write `<weight name>/masked_weight` histograms.
@@ -30,6 +86,7 @@ def write_pruning_summaries(hparams, step, sparsity, last_mask_update_step,
     prefix = summary_prefix(hparams)
     step = tf.cast(step, tf.int64)
     tf.summary.scalar(f'{prefix}/sparsity', sparsity, step=step)
+    tf.summary.scalar(f'{prefix}/model_sparsity', model_sparsity, step=step)
     tf.summary.scalar(f'{prefix}/last_mask_update_step',
                       last_mask_update_step, step=step)
     for p in pruned_weights:
