@@ -23,8 +23,6 @@ Usage: python benchmarks/train_overhead.py [--rounds=10] [--steps=100]
 
 import json
 import os
-import pathlib
-import tempfile
 import time
 
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
@@ -34,6 +32,7 @@ import numpy as np  # noqa: E402
 from absl import app, flags  # noqa: E402
 
 import tf_prune  # noqa: E402
+from tf_prune import atomic  # noqa: E402
 
 flags.DEFINE_integer('rounds', 10, 'Timed rounds; each trains every model once.')
 flags.DEFINE_integer('steps', 100, 'Training steps per model per round.')
@@ -46,21 +45,30 @@ BATCH = 128
 FREQUENCIES = (10, 100)
 
 
-def tfmot_mnist_cnn():
-    """The CNN of tfmot's MNIST pruning example, in Keras 3."""
-    inputs = keras.Input((28, 28, 1))
-    x = keras.layers.Conv2D(32, 5, padding='same', activation='relu',
-                            name='conv1')(inputs)
-    x = keras.layers.MaxPooling2D(2, 2, padding='same')(x)
-    x = keras.layers.BatchNormalization()(x)
-    x = keras.layers.Conv2D(64, 5, padding='same', activation='relu',
-                            name='conv2')(x)
-    x = keras.layers.MaxPooling2D(2, 2, padding='same')(x)
-    x = keras.layers.Flatten()(x)
-    x = keras.layers.Dense(1024, activation='relu', name='dense1')(x)
-    x = keras.layers.Dropout(0.4)(x)
-    outputs = keras.layers.Dense(10, activation='softmax', name='dense2')(x)
-    return keras.Model(inputs, outputs)
+def tfmot_mnist_cnn(keras_module=keras):
+    """The CNN of tfmot's MNIST pruning example.
+
+    Args:
+      keras_module: Keras 3 (`keras`), or `tf.keras` as tfmot needs it
+        (tf_keras, once tfmot is imported).
+
+    Returns:
+      The model, not compiled.
+    """
+    layers = keras_module.layers
+    inputs = keras_module.Input((28, 28, 1))
+    x = layers.Conv2D(32, 5, padding='same', activation='relu',
+                      name='conv1')(inputs)
+    x = layers.MaxPooling2D(2, 2, padding='same')(x)
+    x = layers.BatchNormalization()(x)
+    x = layers.Conv2D(64, 5, padding='same', activation='relu',
+                      name='conv2')(x)
+    x = layers.MaxPooling2D(2, 2, padding='same')(x)
+    x = layers.Flatten()(x)
+    x = layers.Dense(1024, activation='relu', name='dense1')(x)
+    x = layers.Dropout(0.4)(x)
+    outputs = layers.Dense(10, activation='softmax', name='dense2')(x)
+    return keras_module.Model(inputs, outputs)
 
 
 def _spec(frequency):
@@ -97,13 +105,6 @@ def _mean_step_ms(round_seconds):
     per_step = 1000.0 / FLAGS.steps
     return ((times.mean() * per_step, 0),
             (steady.mean() * per_step, int(times.size - steady.size)))
-
-
-def _write_atomically(path, text):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile('w', dir=path.parent, delete=False) as f:
-        f.write(text)
-    os.replace(f.name, path)
 
 
 def main(argv):
@@ -154,10 +155,9 @@ def main(argv):
               f"{row['steady_ratio_to_dense']:.3f} | "
               f"{row['stalled_rounds_dropped']} | {row.get('mask_updates', '-')} |")
     if FLAGS.json:
-        _write_atomically(pathlib.Path(FLAGS.json), json.dumps(
+        atomic.write_bytes(FLAGS.json, (json.dumps(
             {'timed_steps': steps, 'batch': BATCH, 'rounds': FLAGS.rounds,
-             'rows': rows}, indent=2)
-            + '\n')
+             'rows': rows}, indent=2) + '\n').encode())
 
 
 if __name__ == '__main__':

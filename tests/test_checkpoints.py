@@ -47,10 +47,17 @@ def test_training_directory_rebuilds_the_model_and_resumes(tmp_path):
         np.testing.assert_array_equal(mask.numpy(), expected.numpy())
     assert 0 < np.mean(masks[0].numpy() == 0) < 0.75
 
-    # Training started again with the directory continues at step 8.
+    # Training started again with the directory continues at step 8, and
+    # its first logs (step 9, no update due) show the restored masks' zeros.
+    restored_sparsity = float(np.mean(np.concatenate(
+        [m.numpy().ravel() for m in masks]) == 0))
     second = _compiled_model()
+    logged = []
     second.fit(x, y, batch_size=16, epochs=1, verbose=0, callbacks=[
-        tf_prune.PruningCallback(HPARAMS, checkpoint_dir=str(tmp_path))])
+        tf_prune.PruningCallback(HPARAMS, checkpoint_dir=str(tmp_path)),
+        keras.callbacks.LambdaCallback(on_train_batch_end=lambda _, logs:
+                                       logged.append(float(logs['sparsity'])))])
+    assert logged[0] == pytest.approx(restored_sparsity)
     assert int(second.optimizer.iterations) == 12
     assert int(tf_prune.Pruning(HPARAMS, second).last_mask_update_step) == 12
     mask = tf_prune.Pruning(HPARAMS, second).get_masks()[0].numpy()

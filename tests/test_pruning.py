@@ -22,15 +22,20 @@ def _dense_model(layers, shape, weights=None):
     return model
 
 
+@pytest.mark.parametrize('in_function', [False, True],
+                         ids=['gate on the host', 'gate in the graph'])
 @pytest.mark.parametrize('case', load_golden('gating.json'), ids=lambda c: c['spec'])
-def test_golden_gating_trace_through_the_controller(case):
+def test_golden_gating_trace_through_the_controller(case, in_function):
     layer = case['layer']
     model = tf_prune.prune(_dense_model([layer], case['shape'],
                                         {layer: case['weights']}))
     pruning = tf_prune.Pruning(case['spec'], model)
     assert pruning.get_weight_names() == [case['weight_name']]
+    update = pruning.conditional_mask_update
+    if in_function:
+        update = tf.function(update)
     for expected in case['trace']:
-        pruning.conditional_mask_update(expected['step'])
+        update(tf.constant(expected['step']))
         step = expected['step']
         assert int(pruning.last_mask_update_step.numpy()) == \
             expected['last_update_step'], step

@@ -76,8 +76,11 @@ def test_mask_update_due_examples():
     for step, last, expected in [(4, 0, False), (9, 0, False), (10, 0, True),
                                  (19, 10, False), (20, 10, True), (40, 30, True),
                                  (41, 30, False)]:
-        assert bool(tf_prune.mask_update_due(hp, step, last)) is expected
+        # Python ints are decided on the host, tensors in the graph.
+        assert tf_prune.mask_update_due(hp, step, last) is expected
         assert bool(due(tf.constant(step, tf.int64), tf.constant(last))) is expected
+        assert bool(tf_prune.mask_update_due(hp, tf.constant(step),
+                                             last)) is expected
     forever = tf_prune.get_pruning_hparams().parse('pruning_frequency=3')
     assert bool(tf_prune.mask_update_due(forever, 10**9, 10**9 - 3))
 

@@ -1,7 +1,10 @@
 """tf_prune: TensorFlow 1.15's `tf.contrib.model_pruning` for TF 2 and Keras 3."""
 
+from tf_prune import checkpoints
+from tf_prune import datasets
 from tf_prune import export
 from tf_prune import flags
+from tf_prune import sparsity_report
 from tf_prune.callbacks import PruningCallback
 from tf_prune.hparams import PruningHParams
 from tf_prune.hparams import get_pruning_hparams
@@ -25,13 +28,16 @@ __all__ = [
     'PruningHParams',
     'StripError',
     'block_dims',
+    'checkpoints',
     'compute_sparsity',
+    'datasets',
     'export',
     'flags',
     'get_pruning_hparams',
     'graph_def_from_checkpoint',
     'mask_update_due',
     'prune',
+    'sparsity_report',
     'strip_pruning',
     'strip_pruning_vars_fn',
     'update_mask',

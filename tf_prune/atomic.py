@@ -14,6 +14,7 @@ def atomic_output(path):
     once the block has finished; an error or a crash inside the block leaves
     `path` as it was (a crash may leave the `.tmp-` sibling behind). The
     temporary name keeps `path`'s extension, for writers that check it.
+    Missing parent directories are created.
 
     Args:
       path: the output file or directory.
@@ -23,6 +24,7 @@ def atomic_output(path):
     """
     path = os.path.abspath(path)
     directory, name = os.path.split(path)
+    os.makedirs(directory, exist_ok=True)
     stem, extension = os.path.splitext(name)
     handle, temporary = tempfile.mkstemp(
         prefix=f'.{stem}.tmp-', suffix=extension, dir=directory)

@@ -61,7 +61,8 @@ class PruningCallback(keras.callbacks.Callback):
                                                self._checkpoint_dir)
                 self._checkpoints = checkpoints.TrainingCheckpoints(
                     self.model, self._checkpoint_dir, self._max_to_keep)
-                self._checkpoints.restore_latest()
+                if self._checkpoints.restore_latest():
+                    self._pruning.recount_sparsity()
         if self._log_dir and self._writer is None:
             self._writer = tf.summary.create_file_writer(self._log_dir)
 
@@ -82,10 +83,6 @@ class PruningCallback(keras.callbacks.Callback):
     def on_train_end(self, logs=None):
         if self._writer is None:
             return
-        step = int(self._step().numpy())
-        # The state training ended in; an update on the last step has
-        # written it already.
-        if int(self._pruning.last_mask_update_step.numpy()) != step:
-            with self._writer.as_default():
-                self._pruning.add_pruning_summaries(step, histograms=True)
+        with self._writer.as_default():
+            self._pruning.add_final_summaries(self._step(), histograms=True)
         self._writer.flush()

@@ -115,8 +115,18 @@ class Pruning:
 
     @property
     def model_sparsity(self):
-        """Fraction of zeros over all masks, as of the last update."""
+        """Fraction of zeros over all masks, as of the last update or recount."""
         return self._model_sparsity
+
+    def recount_sparsity(self):
+        """Recounts `model_sparsity` from the masks as they are now.
+
+        For masks changed outside an update, as by restoring a checkpoint.
+
+        Returns:
+          The new value, a float32 scalar tensor.
+        """
+        return self._model_sparsity.assign(self._zero_fraction())
 
     def _pruned(self):
         return [group[0] for group in self._groups]
@@ -253,6 +263,13 @@ class Pruning:
         Returns:
           A bool scalar tensor: whether the masks were updated.
         """
+        if (tf.executing_eagerly() and self._hparams.prune_option == 'weight'
+                and not schedule.mask_update_due(
+                    self._hparams, int(step),
+                    int(self.last_mask_update_step.numpy()))):
+            # Decided on the host: most steps then cost two variable reads,
+            # not a call of the compiled update.
+            return tf.constant(False)
         key = id(summary_writer)
         if key not in self._conditional_fns:
             if summary_writer is not None:
@@ -264,7 +281,7 @@ class Pruning:
 
     def _write_summaries(self, step, sparsity, histograms):
         summaries.write_pruning_summaries(
-            self._hparams, step, sparsity, self._model_sparsity.read_value(),
+            self._hparams, step, sparsity, self._zero_fraction(),
             self.last_mask_update_step.value,
             self._pruned(), histograms=histograms)
 
@@ -279,3 +296,17 @@ class Pruning:
         """
         step = _as_step(step)
         self._write_summaries(step, self.global_sparsity(step), histograms)
+
+    def add_final_summaries(self, step, histograms=True):
+        """Writes the state training ended in, unless the update at `step` did.
+
+        For the end of training: an update on the last step has written
+        these summaries already; without one, the last mask update's
+        summaries would not show where training ended.
+
+        Args:
+          step: the last step, an int or an integer tensor or variable.
+          histograms: also write a histogram of each masked weight.
+        """
+        if int(self.last_mask_update_step.numpy()) != int(step):
+            self.add_pruning_summaries(step, histograms)

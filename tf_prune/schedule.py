@@ -160,12 +160,17 @@ def mask_update_due(hparams, step, last_update_step):
         first), a Python int or an integer tensor.
 
     Returns:
-      A bool scalar tensor.
+      A Python bool when both steps are Python ints, else a bool scalar
+      tensor.
     """
-    step = tf.cast(step, tf.int32)
-    last_update_step = tf.cast(last_update_step, tf.int32)
-    in_range = step >= hparams.begin_pruning_step
+    on_host = isinstance(step, int) and isinstance(last_update_step, int)
+    if not on_host:
+        step = tf.cast(step, tf.int32)
+        last_update_step = tf.cast(last_update_step, tf.int32)
+    conditions = [step >= hparams.begin_pruning_step,
+                  last_update_step + hparams.pruning_frequency <= step]
     if hparams.end_pruning_step >= 0:
-        in_range = tf.logical_and(in_range, step <= hparams.end_pruning_step)
-    return tf.logical_and(
-        in_range, last_update_step + hparams.pruning_frequency <= step)
+        conditions.append(step <= hparams.end_pruning_step)
+    if on_host:
+        return all(conditions)
+    return tf.reduce_all(tf.stack(conditions))

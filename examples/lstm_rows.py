@@ -1,0 +1,116 @@
+r"""An LSTM reads Fashion-MNIST images row by row; its kernels are pruned in 1x4 blocks.
+
+    python examples/lstm_rows.py --train_dir=/tmp/lstm_rows \
+        --pruning_hparams=name=lstm_pruning,target_sparsity=0.75,block_height=1,block_width=4,sparsity_function_end_step=1200
+
+Each image is 28 time steps of 28 pixels. The LSTM's `kernel` and
+`recurrent_kernel` are pruned with contrib's block sparsity: the weight's
+`|w|` is pooled (`block_pooling_function`, AVG by default) over
+`block_height x block_width` blocks, whole blocks are kept or zeroed, and the
+mask is expanded back, so the zeros come in runs a sparse kernel can skip.
+At the end the example checks that every block is all zeros or all kept,
+and writes the stripped model as a sparse TFLite file (batch size 1, as
+TFLite converts an LSTM).
+"""
+
+import math
+import os
+import sys
+
+os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+
+from absl import app, flags, logging  # noqa: E402
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+import tf_prune  # noqa: E402
+from tf_prune import datasets  # noqa: E402
+from tf_prune import sparsity_report  # noqa: E402
+
+tf_prune.flags.DEFINE_pruning_hparams(
+    default='name=lstm_pruning,target_sparsity=0.75,block_height=1,'
+            'block_width=4,pruning_frequency=50,sparsity_function_end_step=1200')
+flags.DEFINE_string('train_dir', '/tmp/lstm_rows',
+                    'Where TensorBoard logs, checkpoints and the export go')
+flags.DEFINE_integer('epochs', 4, 'Training epochs')
+flags.DEFINE_integer('batch_size', 128, 'Training batch size')
+flags.DEFINE_integer('units', 64, 'LSTM units')
+flags.DEFINE_string('data_dir', datasets.DEFAULT_DATA_DIR,
+                    'Directory of the Fashion-MNIST idx files')
+flags.DEFINE_integer('train_examples', 0,
+                     'Train on the first N training images (0: all 60,000)')
+FLAGS = flags.FLAGS
+
+
+def row_lstm(units):
+    """LSTM over the 28 rows of an image, then a softmax over 10 classes."""
+    return keras.Sequential([
+        keras.Input((28, 28), name='rows'),
+        keras.layers.LSTM(units, name='lstm'),
+        keras.layers.Dense(10, activation='softmax', name='probabilities'),
+    ], name='row_lstm')
+
+
+def block_purity(mask, block):
+    """The fraction of `block`-shaped tiles of a 2-D mask that are uniform."""
+    height, width = block
+    rows, cols = mask.shape
+    tiles = mask[:rows - rows % height, :cols - cols % width].reshape(
+        rows // height, height, cols // width, width)
+    low, high = tiles.min(axis=(1, 3)), tiles.max(axis=(1, 3))
+    return float(np.mean(low == high))
+
+
+def main(argv):
+    del argv
+    tf.get_logger().setLevel('ERROR')
+    logging.set_verbosity(logging.ERROR)
+    try:
+        hparams = tf_prune.flags.pruning_hparams_from_flags()
+        (x_train, y_train), (x_test, y_test) = datasets.load_fashion_mnist(
+            FLAGS.data_dir)
+    except (ValueError, datasets.DataError) as error:
+        print(f'lstm_rows: {error}', file=sys.stderr)
+        return 2
+    if FLAGS.train_examples:
+        x_train = x_train[:FLAGS.train_examples]
+        y_train = y_train[:FLAGS.train_examples]
+    x_train = x_train.astype(np.float32) / 255.0
+    x_test = x_test.astype(np.float32) / 255.0
+
+    keras.utils.set_random_seed(0)
+    model = tf_prune.prune(row_lstm(FLAGS.units), hparams)
+    model.compile(keras.optimizers.Adam(2e-3),
+                  'sparse_categorical_crossentropy', metrics=['accuracy'])
+    callback = tf_prune.PruningCallback(hparams, log_dir=FLAGS.train_dir,
+                                        checkpoint_dir=FLAGS.train_dir)
+    steps_per_epoch = math.ceil(len(x_train) / FLAGS.batch_size)
+    latest = tf.train.latest_checkpoint(FLAGS.train_dir)
+    completed = int(latest.rsplit('-', 1)[1]) // steps_per_epoch if latest else 0
+    model.fit(x_train, y_train, batch_size=FLAGS.batch_size,
+              epochs=FLAGS.epochs, initial_epoch=completed, verbose=2,
+              callbacks=[callback])
+    pruning = callback.pruning
+
+    accuracy = model.evaluate(x_test, y_test, verbose=0)[1]
+    print(f'\nTest accuracy: {100 * accuracy:.2f}%')
+    print(f'{"weight":<22s} {"shape":>8s} {"sparsity":>9s} '
+          f'{"uniform blocks":>15s}')
+    for name, mask in zip(pruning.get_weight_names(), pruning.get_masks()):
+        mask = mask.numpy()
+        block = tf_prune.block_dims(hparams, name)
+        print(f'{name:<22s} {"x".join(map(str, mask.shape)):>8s} '
+              f'{1 - mask.mean():9.4f} {block_purity(mask, block):15.4f}')
+
+    path = os.path.join(FLAGS.train_dir, 'export', 'lstm_rows_sparse.tflite')
+    tf_prune.export.tflite(tf_prune.strip_pruning(model), path, sparse=True)
+    size, gzipped = sparsity_report.file_sizes(path)
+    print(f'\nWrote {path}: {size:,} bytes, {gzipped:,} gzipped')
+    print(f'TensorBoard logs: {FLAGS.train_dir}\n'
+          f'  tensorboard --logdir {FLAGS.train_dir}')
+    return 0
+
+
+if __name__ == '__main__':
+    app.run(main)

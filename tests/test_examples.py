@@ -1,0 +1,157 @@
+"""The examples, run as the README runs them, on a slice of the real Fashion-MNIST."""
+
+import re
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import ROOT, project_env
+from tests.helpers.tensorboard_read import LogDir
+
+CNN_SPEC = ('name=fm,target_sparsity=0.9,pruning_frequency=5,'
+            'sparsity_function_end_step=25')
+
+
+def _run(script, *args, timeout=400):
+    return subprocess.run(
+        [sys.executable, str(ROOT / script), *map(str, args)],
+        capture_output=True, text=True, timeout=timeout, env=project_env(),
+        cwd=ROOT)
+
+
+def _ok(result):
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result.stdout
+
+
+def _table_row(stdout, name):
+    """The cells of the report's row that starts with `name`."""
+    match = re.search(rf'^{re.escape(name)}\s.*$', stdout, re.MULTILINE)
+    assert match, f'no row {name} in:\n{stdout}'
+    return match.group(0).split()
+
+
+@pytest.fixture(scope='module')
+def cnn_run(tmp_path_factory):
+    train_dir = tmp_path_factory.mktemp('fashion_mnist')
+    stdout = _ok(_run('examples/fashion_mnist_cnn.py', f'--train_dir={train_dir}',
+                      f'--pruning_hparams={CNN_SPEC}', '--epochs=2',
+                      '--batch_size=128', '--train_examples=2560'))
+    return train_dir, stdout
+
+
+def test_cnn_example_reports_accuracy_sparsity_and_sizes(cnn_run):
+    train_dir, stdout = cnn_run
+    accuracy = {name: float(value) for name, value in re.findall(
+        r'^  (dense|pruned|pruned, sparse TFLite)\s+([\d.]+)%$', stdout,
+        re.MULTILINE)}
+    assert set(accuracy) == {'dense', 'pruned', 'pruned, sparse TFLite'}
+    # 40 steps on 2,560 images still learn something (10% is chance).
+    assert accuracy['dense'] > 50 and accuracy['pruned'] > 30
+    # The TFLite file is the pruned model: the same predictions.
+    assert abs(accuracy['pruned, sparse TFLite'] - accuracy['pruned']) <= 0.05
+    for weight in ('conv1/kernel', 'conv2/kernel', 'fc1/kernel',
+                   'probabilities/kernel'):
+        _, _, target, sparsity, _ = _table_row(stdout, weight)
+        assert float(target) == 0.9
+        assert float(sparsity) == pytest.approx(0.9, abs=0.002)
+    sparse = _table_row(stdout, 'export/pruned_sparse.tflite')
+    assert float(sparse[3].rstrip('x')) < 0.3
+    for name in ('dense.pb', 'pruned.pb', 'dense.tflite',
+                 'pruned_sparse.tflite'):
+        assert (train_dir / 'export' / name).stat().st_size > 0
+    assert f'tensorboard --logdir {train_dir}' in stdout
+
+
+def test_cnn_example_logs_read_back_in_tensorboard(cnn_run):
+    train_dir, _ = cnn_run
+    log_dir = LogDir(train_dir)
+    # Pruning summaries at the top, Keras' loss and accuracy beside them.
+    assert {'.', 'train', 'validation'} <= set(log_dir.runs)
+    charts = log_dir.layout()['category'][0]['chart']
+    series = {tag: points for chart in charts
+              for regex in chart['multiline']['tag']
+              for tag, points in log_dir.chart_series('.', regex).items()}
+    # 2 epochs of 20 steps; updates every 5 steps, the last at step 40.
+    assert [step for step, _ in series['fm_summaries/sparsity']] == list(
+        range(5, 41, 5))
+    assert series['fm_summaries/sparsity'][-1][1] == pytest.approx(0.9)
+    assert series['fm_summaries/model_sparsity'][-1][1] == pytest.approx(
+        0.9, abs=0.002)
+    for layer in ('conv1', 'conv2', 'fc1', 'probabilities'):
+        assert f'fm_summaries/{layer}/mask/sparsity' in series
+        assert series[f'fm_summaries/{layer}/threshold/threshold'][-1][1] > 0
+
+
+def test_cnn_example_resumes_then_strips_with_the_tools(cnn_run, tmp_path):
+    train_dir, _ = cnn_run
+    # A second run finds both models trained: no epoch runs again.
+    stdout = _ok(_run('examples/fashion_mnist_cnn.py', f'--train_dir={train_dir}',
+                      f'--pruning_hparams={CNN_SPEC}', '--epochs=2',
+                      '--batch_size=128', '--train_examples=2560'))
+    assert 'holds 2 trained epochs' in stdout
+    assert 'Epoch ' not in stdout
+    # What `make demo` runs next.
+    _ok(_run('tools/strip_pruning_vars.py', f'--checkpoint_dir={train_dir}',
+             '--output_format=tflite', f'--output_dir={tmp_path}'))
+    table = _ok(_run('tools/inspect_sparsity.py',
+                     tmp_path / 'pruning_stripped.tflite'))
+    # TFLite stores the Dense kernel transposed.
+    kernel_rows = [line.split() for line in table.splitlines()
+                   if 'fc1' in line and '128x1600' in line]
+    assert len(kernel_rows) == 1
+    assert float(kernel_rows[0][-1]) == pytest.approx(0.9, abs=0.001)
+
+
+def test_cnn_example_without_data_fails_in_one_line(tmp_path):
+    result = _run('examples/fashion_mnist_cnn.py', f'--train_dir={tmp_path}',
+                  f'--data_dir={tmp_path}/absent')
+    assert result.returncode == 2
+    last_line = result.stderr.strip().splitlines()[-1]
+    assert last_line.startswith('fashion_mnist_cnn: Fashion-MNIST not found')
+    assert 'apt-get install dataset-fashion-mnist' in last_line
+    assert not (tmp_path / 'export').exists()
+
+
+def test_custom_training_loop_follows_contribs_spec_and_resumes(tmp_path):
+    spec = ('name=cifar10_pruning,begin_pruning_step=10,target_sparsity=0.9,'
+            'sparsity_function_begin_step=10,sparsity_function_end_step=20,'
+            'pruning_frequency=5,weight_sparsity_map=[conv1:0.9,conv2/kernel:0.8]')
+    args = [f'--train_dir={tmp_path}', f'--pruning_hparams={spec}',
+            '--log_frequency=10', '--checkpoint_frequency=15']
+    stdout = _ok(_run('examples/custom_training_loop.py', *args,
+                      '--max_steps=30'))
+    assert 'Step 30: test accuracy' in stdout
+    sparsity = dict(re.findall(r'^  (\S+)\s+sparsity ([\d.]+)', stdout,
+                               re.MULTILINE))
+    assert sparsity == {'conv1/kernel': '0.9000', 'conv2/kernel': '0.8000',
+                        'local3/kernel': '0.9000', 'local4/kernel': '0.9000',
+                        'softmax_linear/kernel': '0.9000'}
+    log_dir = LogDir(tmp_path)
+    updates = log_dir.chart_series('.', '^cifar10_pruning_summaries/sparsity$')
+    assert [s for s, _ in updates['cifar10_pruning_summaries/sparsity']] == [
+        10, 15, 20, 25, 30]
+    assert [s for s, _ in log_dir.chart_series('.', '^loss$')['loss']] == [
+        10, 20, 30]
+
+    stdout = _ok(_run('examples/custom_training_loop.py', *args,
+                      '--max_steps=40'))
+    assert 'Continuing from step 30.' in stdout
+    assert 'Step 40: test accuracy' in stdout
+    assert 'step 10:' not in stdout
+
+
+def test_lstm_example_prunes_whole_1x4_blocks(tmp_path):
+    spec = ('name=lstm_pruning,target_sparsity=0.75,block_height=1,'
+            'block_width=4,pruning_frequency=2,sparsity_function_end_step=8')
+    stdout = _ok(_run('examples/lstm_rows.py', f'--train_dir={tmp_path}',
+                      f'--pruning_hparams={spec}', '--epochs=1', '--units=16',
+                      '--train_examples=1280'))
+    for weight, shape in (('lstm/kernel', '28x64'),
+                          ('lstm/recurrent_kernel', '16x64')):
+        name, row_shape, sparsity, uniform = _table_row(stdout, weight)
+        assert row_shape == shape
+        assert float(sparsity) == pytest.approx(0.75, abs=0.01)
+        assert float(uniform) == 1.0
+    assert (tmp_path / 'export' / 'lstm_rows_sparse.tflite').stat().st_size > 0
