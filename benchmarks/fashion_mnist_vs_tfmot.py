@@ -27,7 +27,7 @@ sparse-encoded, each raw and gzipped.
 
 Writes `--results_dir`/fashion_mnist_vs_tfmot.{json,md,png}.
 
-    python benchmarks/fashion_mnist_vs_tfmot.py [--epochs=4]
+    python benchmarks/fashion_mnist_vs_tfmot.py [--epochs=6]
 """
 
 import gzip
@@ -42,7 +42,7 @@ os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 
 from absl import app, flags, logging  # noqa: E402
 
-flags.DEFINE_integer('epochs', 4, 'Training epochs of every run')
+flags.DEFINE_integer('epochs', 6, 'Training epochs of every run')
 flags.DEFINE_integer('turn_steps', 50, 'Training steps of each turn')
 flags.DEFINE_list('targets', ['0.5', '0.75', '0.9', '0.95'],
                   'Target sparsities')

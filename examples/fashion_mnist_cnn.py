@@ -32,6 +32,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 import tf_prune  # noqa: E402
+from tf_prune import checkpoints  # noqa: E402
 from tf_prune import datasets  # noqa: E402
 from tf_prune import sparsity_report  # noqa: E402
 
@@ -97,22 +98,17 @@ def _dense_baseline(path, train):
     return model
 
 
-def _completed_epochs(steps_per_epoch):
-    """Epochs already in `--train_dir`'s latest checkpoint (`ckpt-<step>`)."""
-    latest = tf.train.latest_checkpoint(FLAGS.train_dir)
-    if latest is None:
-        return 0
-    return int(latest.rsplit('-', 1)[1]) // steps_per_epoch
-
-
 def _train_pruned(hparams, train, test):
     keras.utils.set_random_seed(FLAGS.seed)
     model = _compiled(tf_prune.prune(cnn(), hparams))
     callback = tf_prune.PruningCallback(
         hparams, log_dir=FLAGS.train_dir, checkpoint_dir=FLAGS.train_dir)
     steps_per_epoch = math.ceil(len(train[0]) / FLAGS.batch_size)
-    completed = _completed_epochs(steps_per_epoch)
-    if completed:
+    completed = checkpoints.latest_step(FLAGS.train_dir) // steps_per_epoch
+    if completed >= FLAGS.epochs:
+        print(f'{FLAGS.train_dir} holds {completed} trained epochs, '
+              f'--epochs={FLAGS.epochs}: nothing left to train.')
+    elif completed:
         print(f'{FLAGS.train_dir} holds {completed} trained epochs; '
               f'training continues from there.')
     model.fit(*train, batch_size=FLAGS.batch_size, epochs=FLAGS.epochs,
@@ -194,7 +190,7 @@ def main(argv):
     # Notes from TF's savers and converters; the user cannot act on them.
     tf.get_logger().setLevel('ERROR')
     logging.set_verbosity(logging.ERROR)
-    warnings.filterwarnings('ignore', 'tf.lite.Interpreter is deprecated')
+    warnings.filterwarnings('ignore', '.*tf.lite.Interpreter is deprecated')
     try:
         hparams = tf_prune.flags.pruning_hparams_from_flags()
         train, test = _data()

@@ -25,6 +25,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 import tf_prune  # noqa: E402
+from tf_prune import checkpoints  # noqa: E402
 from tf_prune import datasets  # noqa: E402
 from tf_prune import sparsity_report  # noqa: E402
 
@@ -86,8 +87,7 @@ def main(argv):
     callback = tf_prune.PruningCallback(hparams, log_dir=FLAGS.train_dir,
                                         checkpoint_dir=FLAGS.train_dir)
     steps_per_epoch = math.ceil(len(x_train) / FLAGS.batch_size)
-    latest = tf.train.latest_checkpoint(FLAGS.train_dir)
-    completed = int(latest.rsplit('-', 1)[1]) // steps_per_epoch if latest else 0
+    completed = checkpoints.latest_step(FLAGS.train_dir) // steps_per_epoch
     model.fit(x_train, y_train, batch_size=FLAGS.batch_size,
               epochs=FLAGS.epochs, initial_epoch=completed, verbose=2,
               callbacks=[callback])

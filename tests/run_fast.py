@@ -9,7 +9,7 @@ import sys
 import pytest
 
 FAST = ['test_hparams.py', 'test_schedule.py', 'test_masking.py',
-        'test_flags.py', 'test_strip.py']
+        'test_flags.py', 'test_strip.py', 'test_datasets.py']
 
 if __name__ == '__main__':
     here = os.path.dirname(os.path.abspath(__file__))

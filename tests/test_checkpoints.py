@@ -39,6 +39,8 @@ def test_training_directory_rebuilds_the_model_and_resumes(tmp_path):
     assert description['format'] == 'tf_prune.keras_checkpoint'
     assert sorted(p.name for p in tmp_path.glob('ckpt-*.index')) == [
         'ckpt-4.index', 'ckpt-8.index']
+    assert checkpoints.latest_step(str(tmp_path)) == 8
+    assert checkpoints.latest_step(str(tmp_path / 'not_yet')) == 0
 
     loaded = checkpoints.load_model(str(tmp_path))
     np.testing.assert_array_equal(loaded(x).numpy(), first(x).numpy())

@@ -40,3 +40,12 @@ def test_table_lists_every_tensor_and_the_total():
         ['fc/bias', '5', '5/5', '0.0000'],
         ['total', '7/25', '0.7200']]
     assert np.isclose(sparsity_report.total(rows).sparsity, 0.72)
+
+
+def test_tflite_names_are_shortened_and_told_apart():
+    names = ['m/fc1/MatMul;m/fc1/Relu;m/fc1/BiasAdd', 'm/fc1/Relu;m/fc1/BiasAdd',
+             'm/conv/Relu;m/conv/BiasAdd;m/conv/convolution',
+             'm/conv/Relu;m/conv/BiasAdd;m/conv/convolution1']
+    assert sparsity_report._readable_tflite_names(names) == [
+        'fc1/MatMul', 'fc1/Relu', 'conv/Relu (1 of 2)', 'conv/Relu (2 of 2)']
+    assert sparsity_report._readable_tflite_names(['a/b;c']) == ['a/b']

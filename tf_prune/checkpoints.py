@@ -79,6 +79,23 @@ class TrainingCheckpoints:
             checkpoint_number=self._model.optimizer.iterations)
 
 
+def latest_step(directory):
+    """The step of the latest checkpoint in a training directory, or 0.
+
+    `TrainingCheckpoints` numbers each checkpoint by the optimizer's step
+    (`ckpt-<step>`), so a script can tell how far training got before it
+    builds anything, e.g. to pass `initial_epoch` to `fit`.
+
+    Args:
+      directory: a training directory, or one that does not exist yet.
+
+    Returns:
+      An int.
+    """
+    prefix = tf.train.latest_checkpoint(directory)
+    return int(prefix.rsplit('-', 1)[1]) if prefix else 0
+
+
 def load_model(directory):
     """The pruned model of a training directory, at its latest checkpoint.
 

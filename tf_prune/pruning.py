@@ -36,6 +36,13 @@ def _as_step(step):
     return tf.cast(tf.convert_to_tensor(step), tf.int64)
 
 
+def _host_int(value):
+    """An eager int, tensor or variable (mirrored ones too) as a Python int."""
+    if isinstance(value, int):
+        return value
+    return int(tf.convert_to_tensor(value).numpy())
+
+
 def _change_estimate(weight, old_weight, old_old_weight, second_order):
     """The weight's first or second difference, normalized to unit L2 norm."""
     if second_order:
@@ -265,8 +272,8 @@ class Pruning:
         """
         if (tf.executing_eagerly() and self._hparams.prune_option == 'weight'
                 and not schedule.mask_update_due(
-                    self._hparams, int(step),
-                    int(self.last_mask_update_step.numpy()))):
+                    self._hparams, _host_int(step),
+                    _host_int(self.last_mask_update_step))):
             # Decided on the host: most steps then cost two variable reads,
             # not a call of the compiled update.
             return tf.constant(False)
@@ -308,5 +315,5 @@ class Pruning:
           step: the last step, an int or an integer tensor or variable.
           histograms: also write a histogram of each masked weight.
         """
-        if int(self.last_mask_update_step.numpy()) != int(step):
+        if _host_int(self.last_mask_update_step) != _host_int(step):
             self.add_pruning_summaries(step, histograms)

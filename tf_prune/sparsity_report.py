@@ -69,6 +69,30 @@ def _graph_def_rows(graph_def):
     return rows
 
 
+def _readable_tflite_names(names):
+    """Short names for TFLite tensors.
+
+    The converter names a tensor after every op it fused, joined by `;`
+    (`m/fc1/MatMul;m/fc1/Relu;m/fc1/BiasAdd`), and a kernel and its bias
+    often share the first of them. The first op's name is kept, without the
+    path all names share; names still alike are numbered in file order.
+    """
+    firsts = [name.split(';')[0].split('/') for name in names]
+    shared = 0
+    while len(firsts) > 1 and all(len(f) > shared + 1 for f in firsts) and \
+            len({tuple(f[:shared + 1]) for f in firsts}) == 1:
+        shared += 1
+    short = ['/'.join(f[shared:]) for f in firsts]
+    seen = {}
+    readable = []
+    for name in short:
+        seen[name] = seen.get(name, 0) + 1
+        count = short.count(name)
+        readable.append(f'{name} ({seen[name]} of {count})' if count > 1
+                        else name)
+    return readable
+
+
 def _tflite_rows(content):
     model = tflite_schema.Model.GetRootAs(content, 0)
     rows = []
@@ -87,7 +111,9 @@ def _tflite_rows(content):
             values = np.frombuffer(data.tobytes(), dtype)
             rows.append(TensorSparsity(tensor.Name().decode(), shape,
                                        int(np.count_nonzero(values))))
-    return rows
+    names = _readable_tflite_names([row.name for row in rows])
+    return [dataclasses.replace(row, name=name)
+            for row, name in zip(rows, names)]
 
 
 def _keras_rows(model):

@@ -22,7 +22,7 @@ import sys
 
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 
-from absl import app, flags  # noqa: E402
+from absl import app, flags, logging  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
@@ -89,8 +89,10 @@ def _representative_data():
 
 def main(argv):
     del argv
-    # TF1 graph functions announce their deprecation; the user cannot act.
+    # TF1 graph functions announce their deprecation, and the TFLite
+    # converter its conversion path; the user cannot act on either.
     tf.get_logger().setLevel('ERROR')
+    logging.set_verbosity(logging.ERROR)
     if bool(FLAGS.checkpoint_dir) == bool(FLAGS.model):
         return _fail('give one of --checkpoint_dir and --model')
     output_nodes = [name.strip() for name in
