@@ -89,6 +89,7 @@ def main(argv):
         print(f'custom_training_loop: {error}', file=sys.stderr)
         return 2
 
+    keras.utils.set_random_seed(0)
     model = tf_prune.prune(cifar10_style_cnn(), hparams)
     optimizer = keras.optimizers.Adam(1e-3)
     model.compile(optimizer)  # so the checkpoint holds the optimizer

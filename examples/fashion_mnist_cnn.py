@@ -1,7 +1,7 @@
 r"""Prunes a CNN on Fashion-MNIST with contrib's --pruning_hparams, then strips it.
 
     python examples/fashion_mnist_cnn.py --train_dir=/tmp/fashion_mnist \
-        --pruning_hparams=name=fashion_mnist_pruning,target_sparsity=0.9,sparsity_function_end_step=1900 \
+        --pruning_hparams=name=fashion_mnist_pruning,target_sparsity=0.9,pruning_frequency=100,sparsity_function_end_step=1900 \
         --epochs=6
 
 1. Trains a dense copy of the CNN (same seed, epochs and batch size) as the

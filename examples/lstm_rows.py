@@ -1,7 +1,7 @@
 r"""An LSTM reads Fashion-MNIST images row by row; its kernels are pruned in 1x4 blocks.
 
     python examples/lstm_rows.py --train_dir=/tmp/lstm_rows \
-        --pruning_hparams=name=lstm_pruning,target_sparsity=0.75,block_height=1,block_width=4,sparsity_function_end_step=1200
+        --pruning_hparams=name=lstm_pruning,target_sparsity=0.75,block_height=1,block_width=4,pruning_frequency=50,sparsity_function_end_step=1200
 
 Each image is 28 time steps of 28 pixels. The LSTM's `kernel` and
 `recurrent_kernel` are pruned with contrib's block sparsity: the weight's
