@@ -30,7 +30,6 @@ Writes `--results_dir`/fashion_mnist_vs_tfmot.{json,md,png}.
     python benchmarks/fashion_mnist_vs_tfmot.py [--epochs=6]
 """
 
-import gzip
 import json
 import os
 import subprocess
@@ -70,14 +69,10 @@ def _schedule_end(steps):
 
 def _data(tf):
     """The training batches (tf.data) and the test arrays."""
-    import numpy as np  # pylint: disable=import-outside-toplevel
     from tf_prune import datasets  # pylint: disable=import-outside-toplevel
     (x_train, y_train), (x_test, y_test) = datasets.load_fashion_mnist(
         FLAGS.data_dir)
-
-    def scale(images):
-        return (images.astype(np.float32) / 255.0)[..., np.newaxis]
-
+    scale = datasets.scale_images
     train = (tf.data.Dataset.from_tensor_slices((scale(x_train), y_train))
              .shuffle(len(x_train), seed=0, reshuffle_each_iteration=True)
              .batch(BATCH, drop_remainder=True).prefetch(2))
@@ -136,12 +131,11 @@ def _step_timers(callback_base):
 def _tflite_sizes(converter_for):
     """{plain, sparse}: (bytes, gzipped bytes) of two conversions."""
     import tensorflow as tf  # pylint: disable=import-outside-toplevel
-    sizes = {}
-    for kind, optimizations in (
-            ('plain', []), ('sparse', [tf.lite.Optimize.EXPERIMENTAL_SPARSITY])):
-        content = converter_for(optimizations)
-        sizes[kind] = (len(content), len(gzip.compress(content)))
-    return sizes
+    from tf_prune import sparsity_report  # pylint: disable=import-outside-toplevel
+    return {kind: sparsity_report.sizes(converter_for(optimizations))
+            for kind, optimizations in (
+                ('plain', []),
+                ('sparse', [tf.lite.Optimize.EXPERIMENTAL_SPARSITY]))}
 
 
 def _kernel_sparsity(model):
@@ -361,10 +355,9 @@ def _plot(rows, path):
     axes.grid(alpha=0.3)
     axes.legend()
     figure.tight_layout()
-    with tempfile.NamedTemporaryFile(suffix='.png', dir=os.path.dirname(path),
-                                     delete=False) as file:
-        figure.savefig(file, format='png')
-    os.replace(file.name, path)
+    from tf_prune import atomic  # pylint: disable=import-outside-toplevel
+    with atomic.atomic_output(path) as temporary:
+        figure.savefig(temporary, format='png')
 
 
 def main(argv):

@@ -71,9 +71,9 @@ def cifar10_style_cnn():
 
 def _batches(images, labels):
     """Shuffled batches forever, as contrib's input queue gave them."""
-    images = (images.astype(np.float32) / 255.0)[..., np.newaxis]
-    return iter(tf.data.Dataset.from_tensor_slices((images, labels))
-                .shuffle(len(images), seed=0).repeat()
+    dataset = tf.data.Dataset.from_tensor_slices(
+        (datasets.scale_images(images), labels))
+    return iter(dataset.shuffle(len(images), seed=0).repeat()
                 .batch(FLAGS.batch_size, drop_remainder=True)
                 .prefetch(tf.data.AUTOTUNE))
 
@@ -132,7 +132,7 @@ def main(argv):
         pruning.add_final_summaries(step)
     writer.flush()
 
-    logits = model.predict(x_test[..., np.newaxis] / 255.0, verbose=0)
+    logits = model.predict(datasets.scale_images(x_test), verbose=0)
     accuracy = float(np.mean(np.argmax(logits, axis=1) == y_test))
     print(f'\nStep {step}: test accuracy {100 * accuracy:.2f}%')
     for name, sparsity in zip(pruning.get_weight_names(),

@@ -79,11 +79,8 @@ def _data():
     if FLAGS.train_examples:
         x_train = x_train[:FLAGS.train_examples]
         y_train = y_train[:FLAGS.train_examples]
-
-    def scale(images):
-        return (images.astype(np.float32) / 255.0)[..., np.newaxis]
-
-    return (scale(x_train), y_train), (scale(x_test), y_test)
+    return ((datasets.scale_images(x_train), y_train),
+            (datasets.scale_images(x_test), y_test))
 
 
 def _dense_baseline(path, train):
@@ -149,13 +146,12 @@ def _export(dense, pruned, export_dir):
 
 def _weight_table(pruning, step):
     rows = [('weight', 'shape', 'target', 'sparsity', 'threshold')]
-    for name, mask, threshold in zip(pruning.get_weight_names(),
-                                     pruning.get_masks(),
-                                     pruning.get_thresholds()):
+    for name, mask, sparsity, threshold in zip(
+            pruning.get_weight_names(), pruning.get_masks(),
+            pruning.get_weight_sparsity(), pruning.get_thresholds()):
         target = tf_prune.weight_sparsity(pruning.hparams, name, step)
-        zeros = 1.0 - float(np.mean(mask.numpy()))
         rows.append((name, 'x'.join(map(str, mask.shape)),
-                     f'{float(target):.4f}', f'{zeros:.4f}',
+                     f'{float(target):.4f}', f'{float(sparsity):.4f}',
                      f'{float(threshold.numpy()):.5f}'))
     return rows
 

@@ -77,8 +77,8 @@ def main(argv):
     if FLAGS.train_examples:
         x_train = x_train[:FLAGS.train_examples]
         y_train = y_train[:FLAGS.train_examples]
-    x_train = x_train.astype(np.float32) / 255.0
-    x_test = x_test.astype(np.float32) / 255.0
+    x_train = datasets.scale_images(x_train, channel_axis=False)
+    x_test = datasets.scale_images(x_test, channel_axis=False)
 
     keras.utils.set_random_seed(0)
     model = tf_prune.prune(row_lstm(FLAGS.units), hparams)
@@ -97,11 +97,13 @@ def main(argv):
     print(f'\nTest accuracy: {100 * accuracy:.2f}%')
     print(f'{"weight":<22s} {"shape":>8s} {"sparsity":>9s} '
           f'{"uniform blocks":>15s}')
-    for name, mask in zip(pruning.get_weight_names(), pruning.get_masks()):
+    for name, mask, sparsity in zip(pruning.get_weight_names(),
+                                    pruning.get_masks(),
+                                    pruning.get_weight_sparsity()):
         mask = mask.numpy()
         block = tf_prune.block_dims(hparams, name)
         print(f'{name:<22s} {"x".join(map(str, mask.shape)):>8s} '
-              f'{1 - mask.mean():9.4f} {block_purity(mask, block):15.4f}')
+              f'{float(sparsity):9.4f} {block_purity(mask, block):15.4f}')
 
     path = os.path.join(FLAGS.train_dir, 'export', 'lstm_rows_sparse.tflite')
     tf_prune.export.tflite(tf_prune.strip_pruning(model), path, sparse=True)

@@ -87,3 +87,12 @@ def test_images_and_labels_must_agree(tmp_path):
     _write_idx(tmp_path / 'train-labels-idx1-ubyte.gz', np.zeros(11))
     with pytest.raises(datasets.DataError, match='do not go with labels'):
         datasets.load_fashion_mnist(str(tmp_path))
+
+
+def test_scale_images_gives_float32_in_unit_range():
+    images = np.array([[[0, 255], [51, 102]]], dtype=np.uint8)
+    scaled = datasets.scale_images(images)
+    assert scaled.dtype == np.float32 and scaled.shape == (1, 2, 2, 1)
+    np.testing.assert_array_equal(scaled[0, :, :, 0],
+                                  np.float32([[0, 1], [0.2, 0.4]]))
+    assert datasets.scale_images(images, channel_axis=False).shape == (1, 2, 2)

@@ -60,6 +60,20 @@ def read_idx(path):
     return np.frombuffer(data, np.uint8, offset=header).reshape(shape)
 
 
+def scale_images(images, channel_axis=True):
+    """uint8 images as the models take them: float32 in [0, 1].
+
+    Args:
+      images: uint8 array `(n, 28, 28)`.
+      channel_axis: add a trailing axis of size 1, for convolutions.
+
+    Returns:
+      A float32 array, `(n, 28, 28, 1)` or `(n, 28, 28)`.
+    """
+    scaled = images.astype(np.float32) / 255.0
+    return scaled[..., np.newaxis] if channel_axis else scaled
+
+
 def _find(data_dir, name):
     for candidate in (name + '.gz', name):
         path = os.path.join(data_dir, candidate)

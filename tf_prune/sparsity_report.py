@@ -190,15 +190,19 @@ def total(rows):
     return TensorSparsity('total', (size,), sum(row.nonzeros for row in rows))
 
 
-def file_sizes(path):
-    """`(bytes, gzipped bytes)` of a file, gzip at its default level 9.
+def sizes(content):
+    """`(bytes, gzipped bytes)` of a model's bytes, gzip at its level 9.
 
     Zeros stored densely shrink under gzip, zeros left out (TFLite's sparse
     format) do not need to; the pair shows which a file does.
     """
-    with open(path, 'rb') as file:
-        content = file.read()
     return len(content), len(gzip.compress(content))
+
+
+def file_sizes(path):
+    """`sizes` of a file's content."""
+    with open(path, 'rb') as file:
+        return sizes(file.read())
 
 
 def format_table(rows):
