@@ -270,6 +270,17 @@ class Pruning:
         Returns:
           A bool scalar tensor: whether the masks were updated.
         """
+        key = id(summary_writer)
+        if key not in self._conditional_fns:
+            if summary_writer is not None:
+                with summary_writer.as_default():
+                    summaries.write_dashboard_layout(self._hparams)
+            function = tf.function(
+                lambda s: self._conditional_update(s, summary_writer))
+            # Traced on the first call, not at the first step an update is
+            # due, which the host-side gate below would otherwise make it.
+            function.get_concrete_function(tf.TensorSpec([], tf.int64))
+            self._conditional_fns[key] = function
         if (tf.executing_eagerly() and self._hparams.prune_option == 'weight'
                 and not schedule.mask_update_due(
                     self._hparams, _host_int(step),
@@ -277,13 +288,6 @@ class Pruning:
             # Decided on the host: most steps then cost two variable reads,
             # not a call of the compiled update.
             return tf.constant(False)
-        key = id(summary_writer)
-        if key not in self._conditional_fns:
-            if summary_writer is not None:
-                with summary_writer.as_default():
-                    summaries.write_dashboard_layout(self._hparams)
-            self._conditional_fns[key] = tf.function(
-                lambda s: self._conditional_update(s, summary_writer))
         return self._conditional_fns[key](_as_step(step))
 
     def _write_summaries(self, step, sparsity, histograms):
