@@ -38,6 +38,9 @@ import tempfile
 import time
 
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+# The examples' `support` module: the Fashion-MNIST loader, file sizes.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                '..', 'examples'))
 
 from absl import app, flags, logging  # noqa: E402
 
@@ -69,10 +72,10 @@ def _schedule_end(steps):
 
 def _data(tf):
     """The training batches (tf.data) and the test arrays."""
-    from tf_prune import datasets  # pylint: disable=import-outside-toplevel
-    (x_train, y_train), (x_test, y_test) = datasets.load_fashion_mnist(
+    import support  # pylint: disable=import-outside-toplevel
+    (x_train, y_train), (x_test, y_test) = support.load_fashion_mnist(
         FLAGS.data_dir)
-    scale = datasets.scale_images
+    scale = support.scale_images
     train = (tf.data.Dataset.from_tensor_slices((scale(x_train), y_train))
              .shuffle(len(x_train), seed=0, reshuffle_each_iteration=True)
              .batch(BATCH, drop_remainder=True).prefetch(2))
@@ -131,8 +134,8 @@ def _step_timers(callback_base):
 def _tflite_sizes(converter_for):
     """{plain, sparse}: (bytes, gzipped bytes) of two conversions."""
     import tensorflow as tf  # pylint: disable=import-outside-toplevel
-    from tf_prune import sparsity_report  # pylint: disable=import-outside-toplevel
-    return {kind: sparsity_report.sizes(converter_for(optimizations))
+    import support  # pylint: disable=import-outside-toplevel
+    return {kind: support.sizes(converter_for(optimizations))
             for kind, optimizations in (
                 ('plain', []),
                 ('sparse', [tf.lite.Optimize.EXPERIMENTAL_SPARSITY]))}
@@ -355,7 +358,7 @@ def _plot(rows, path):
     axes.grid(alpha=0.3)
     axes.legend()
     figure.tight_layout()
-    from tf_prune import atomic  # pylint: disable=import-outside-toplevel
+    from tf_prune.core import atomic  # pylint: disable=import-outside-toplevel
     with atomic.atomic_output(path) as temporary:
         figure.savefig(temporary, format='png')
 
@@ -366,10 +369,10 @@ def main(argv):
         # TF's and the converter's notes, in every run alike.
         logging.set_verbosity(logging.ERROR)
         row = _run_one(FLAGS.run, _Turns(FLAGS.turn_fds))
-        from tf_prune import atomic  # pylint: disable=import-outside-toplevel
+        from tf_prune.core import atomic  # pylint: disable=import-outside-toplevel
         atomic.write_bytes(FLAGS.out, json.dumps(row).encode())
         return 0
-    from tf_prune import atomic  # pylint: disable=import-outside-toplevel
+    from tf_prune.core import atomic  # pylint: disable=import-outside-toplevel
     rows = _run_all(_configurations())
     for row in rows:
         row['step_ratio'] = round(row['mean_step_ms'] / rows[0]['mean_step_ms'],

@@ -32,7 +32,7 @@ import numpy as np  # noqa: E402
 from absl import app, flags  # noqa: E402
 
 import tf_prune  # noqa: E402
-from tf_prune import atomic  # noqa: E402
+from tf_prune.core import atomic  # noqa: E402
 
 flags.DEFINE_integer('rounds', 10, 'Timed rounds; each trains every model once.')
 flags.DEFINE_integer('steps', 100, 'Training steps per model per round.')

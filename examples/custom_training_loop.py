@@ -35,7 +35,8 @@ import tensorflow as tf  # noqa: E402
 
 import tf_prune  # noqa: E402
 from tf_prune import checkpoints  # noqa: E402
-from tf_prune import datasets  # noqa: E402
+
+import support  # noqa: E402
 
 tf_prune.flags.DEFINE_pruning_hparams(
     default='name=cifar10_pruning,begin_pruning_step=200,target_sparsity=0.9,'
@@ -47,7 +48,7 @@ flags.DEFINE_integer('max_steps', 1500, 'Number of batches to run')
 flags.DEFINE_integer('batch_size', 128, 'Training batch size')
 flags.DEFINE_integer('log_frequency', 100, 'Steps between progress lines')
 flags.DEFINE_integer('checkpoint_frequency', 500, 'Steps between checkpoints')
-flags.DEFINE_string('data_dir', datasets.DEFAULT_DATA_DIR,
+flags.DEFINE_string('data_dir', support.DEFAULT_DATA_DIR,
                     'Directory of the Fashion-MNIST idx files')
 FLAGS = flags.FLAGS
 
@@ -72,10 +73,18 @@ def cifar10_style_cnn():
 def _batches(images, labels):
     """Shuffled batches forever, as contrib's input queue gave them."""
     dataset = tf.data.Dataset.from_tensor_slices(
-        (datasets.scale_images(images), labels))
+        (support.scale_images(images), labels))
     return iter(dataset.shuffle(len(images), seed=0).repeat()
                 .batch(FLAGS.batch_size, drop_remainder=True)
                 .prefetch(tf.data.AUTOTUNE))
+
+
+def _model_target(pruning, step):
+    """The sparsity over all masks that each weight's own target adds up to
+    (weight_sparsity_map gives conv2 less than the others)."""
+    sizes = [weight.shape.num_elements() for weight in pruning.get_weights()]
+    targets = pruning.get_target_sparsities(step)
+    return sum(float(t) * n for t, n in zip(targets, sizes)) / sum(sizes)
 
 
 def main(argv):
@@ -83,9 +92,10 @@ def main(argv):
     logging.set_verbosity(logging.ERROR)
     try:
         hparams = tf_prune.flags.pruning_hparams_from_flags()
-        (x_train, y_train), (x_test, y_test) = datasets.load_fashion_mnist(
+        (x_train, y_train), (x_test, y_test) = support.load_fashion_mnist(
             FLAGS.data_dir)
-    except (ValueError, datasets.DataError) as error:
+        checkpoints.check_hparams(FLAGS.train_dir, hparams)
+    except (ValueError, support.DataError) as error:
         print(f'custom_training_loop: {error}', file=sys.stderr)
         return 2
 
@@ -95,7 +105,7 @@ def main(argv):
     model.compile(optimizer)  # so the checkpoint holds the optimizer
     pruning = tf_prune.Pruning(hparams, model)
     loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-    checkpoints.write_model_config(model, FLAGS.train_dir)
+    checkpoints.write_model_config(model, FLAGS.train_dir, hparams)
     saved = checkpoints.TrainingCheckpoints(model, FLAGS.train_dir)
     if saved.restore_latest():
         pruning.recount_sparsity()
@@ -123,7 +133,7 @@ def main(argv):
                 tf.summary.scalar('loss', loss, step=step)
             print(f'step {step}: loss {float(loss):.3f}, sparsity '
                   f'{float(pruning.model_sparsity):.3f} (target '
-                  f'{float(tf_prune.compute_sparsity(hparams, step)):.3f})')
+                  f'{_model_target(pruning, step):.3f})')
         if step % FLAGS.checkpoint_frequency == 0:
             saved.save()
     saved.save()
@@ -132,12 +142,12 @@ def main(argv):
         pruning.add_final_summaries(step)
     writer.flush()
 
-    logits = model.predict(datasets.scale_images(x_test), verbose=0)
+    logits = model.predict(support.scale_images(x_test), verbose=0)
     accuracy = float(np.mean(np.argmax(logits, axis=1) == y_test))
     print(f'\nStep {step}: test accuracy {100 * accuracy:.2f}%')
-    for name, sparsity in zip(pruning.get_weight_names(),
-                              pruning.get_weight_sparsity()):
-        target = tf_prune.weight_sparsity(hparams, name, step)
+    for name, sparsity, target in zip(pruning.get_weight_names(),
+                                      pruning.get_weight_sparsity(),
+                                      pruning.get_target_sparsities(step)):
         print(f'  {name:<22s} sparsity {float(sparsity):.4f} '
               f'(target {float(target):.4f})')
     print(f'\nSummaries and checkpoints: {FLAGS.train_dir}\n'

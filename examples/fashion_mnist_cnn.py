@@ -33,8 +33,8 @@ import tensorflow as tf  # noqa: E402
 
 import tf_prune  # noqa: E402
 from tf_prune import checkpoints  # noqa: E402
-from tf_prune import datasets  # noqa: E402
-from tf_prune import sparsity_report  # noqa: E402
+
+import support  # noqa: E402
 
 tf_prune.flags.DEFINE_pruning_hparams(
     default='name=fashion_mnist_pruning,target_sparsity=0.9,'
@@ -43,7 +43,7 @@ flags.DEFINE_string('train_dir', '/tmp/fashion_mnist_pruning',
                     'Where TensorBoard logs, checkpoints and exports go')
 flags.DEFINE_integer('epochs', 6, 'Training epochs, for each model')
 flags.DEFINE_integer('batch_size', 128, 'Training batch size')
-flags.DEFINE_string('data_dir', datasets.DEFAULT_DATA_DIR,
+flags.DEFINE_string('data_dir', support.DEFAULT_DATA_DIR,
                     'Directory of the Fashion-MNIST idx files')
 flags.DEFINE_integer('train_examples', 0,
                      'Train on the first N training images (0: all 60,000)')
@@ -74,13 +74,13 @@ def _compiled(model):
 
 
 def _data():
-    (x_train, y_train), (x_test, y_test) = datasets.load_fashion_mnist(
+    (x_train, y_train), (x_test, y_test) = support.load_fashion_mnist(
         FLAGS.data_dir)
     if FLAGS.train_examples:
         x_train = x_train[:FLAGS.train_examples]
         y_train = y_train[:FLAGS.train_examples]
-    return ((datasets.scale_images(x_train), y_train),
-            (datasets.scale_images(x_test), y_test))
+    return ((support.scale_images(x_train), y_train),
+            (support.scale_images(x_test), y_test))
 
 
 def _dense_baseline(path, train):
@@ -146,10 +146,10 @@ def _export(dense, pruned, export_dir):
 
 def _weight_table(pruning, step):
     rows = [('weight', 'shape', 'target', 'sparsity', 'threshold')]
-    for name, mask, sparsity, threshold in zip(
+    for name, mask, target, sparsity, threshold in zip(
             pruning.get_weight_names(), pruning.get_masks(),
+            pruning.get_target_sparsities(step),
             pruning.get_weight_sparsity(), pruning.get_thresholds()):
-        target = tf_prune.weight_sparsity(pruning.hparams, name, step)
         rows.append((name, 'x'.join(map(str, mask.shape)),
                      f'{float(target):.4f}', f'{float(sparsity):.4f}',
                      f'{float(threshold.numpy()):.5f}'))
@@ -158,7 +158,7 @@ def _weight_table(pruning, step):
 
 def _size_table(paths):
     rows = [('file', 'bytes', 'gzipped', 'bytes vs dense', 'gzipped vs dense')]
-    sizes = {name: sparsity_report.file_sizes(path)
+    sizes = {name: support.file_sizes(path)
              for name, path in paths.items()}
     for name, (raw, packed) in sizes.items():
         dense_raw, dense_packed = sizes[
@@ -189,8 +189,9 @@ def main(argv):
     warnings.filterwarnings('ignore', '.*tf.lite.Interpreter is deprecated')
     try:
         hparams = tf_prune.flags.pruning_hparams_from_flags()
+        checkpoints.check_hparams(FLAGS.train_dir, hparams)
         train, test = _data()
-    except (ValueError, datasets.DataError) as error:
+    except (ValueError, support.DataError) as error:
         return _fail(error)
     if FLAGS.epochs < 1 or FLAGS.batch_size < 1:
         return _fail('--epochs and --batch_size must be at least 1')

@@ -26,8 +26,8 @@ import tensorflow as tf  # noqa: E402
 
 import tf_prune  # noqa: E402
 from tf_prune import checkpoints  # noqa: E402
-from tf_prune import datasets  # noqa: E402
-from tf_prune import sparsity_report  # noqa: E402
+
+import support  # noqa: E402
 
 tf_prune.flags.DEFINE_pruning_hparams(
     default='name=lstm_pruning,target_sparsity=0.75,block_height=1,'
@@ -37,7 +37,7 @@ flags.DEFINE_string('train_dir', '/tmp/lstm_rows',
 flags.DEFINE_integer('epochs', 4, 'Training epochs')
 flags.DEFINE_integer('batch_size', 128, 'Training batch size')
 flags.DEFINE_integer('units', 64, 'LSTM units')
-flags.DEFINE_string('data_dir', datasets.DEFAULT_DATA_DIR,
+flags.DEFINE_string('data_dir', support.DEFAULT_DATA_DIR,
                     'Directory of the Fashion-MNIST idx files')
 flags.DEFINE_integer('train_examples', 0,
                      'Train on the first N training images (0: all 60,000)')
@@ -69,16 +69,17 @@ def main(argv):
     logging.set_verbosity(logging.ERROR)
     try:
         hparams = tf_prune.flags.pruning_hparams_from_flags()
-        (x_train, y_train), (x_test, y_test) = datasets.load_fashion_mnist(
+        (x_train, y_train), (x_test, y_test) = support.load_fashion_mnist(
             FLAGS.data_dir)
-    except (ValueError, datasets.DataError) as error:
+        checkpoints.check_hparams(FLAGS.train_dir, hparams)
+    except (ValueError, support.DataError) as error:
         print(f'lstm_rows: {error}', file=sys.stderr)
         return 2
     if FLAGS.train_examples:
         x_train = x_train[:FLAGS.train_examples]
         y_train = y_train[:FLAGS.train_examples]
-    x_train = datasets.scale_images(x_train, channel_axis=False)
-    x_test = datasets.scale_images(x_test, channel_axis=False)
+    x_train = support.scale_images(x_train, channel_axis=False)
+    x_test = support.scale_images(x_test, channel_axis=False)
 
     keras.utils.set_random_seed(0)
     model = tf_prune.prune(row_lstm(FLAGS.units), hparams)
@@ -107,7 +108,7 @@ def main(argv):
 
     path = os.path.join(FLAGS.train_dir, 'export', 'lstm_rows_sparse.tflite')
     tf_prune.export.tflite(tf_prune.strip_pruning(model), path, sparse=True)
-    size, gzipped = sparsity_report.file_sizes(path)
+    size, gzipped = support.file_sizes(path)
     print(f'\nWrote {path}: {size:,} bytes, {gzipped:,} gzipped')
     print(f'TensorBoard logs: {FLAGS.train_dir}\n'
           f'  tensorboard --logdir {FLAGS.train_dir}')

@@ -1,8 +1,9 @@
-"""Shared test helpers: quiet TensorFlow, golden-vector loading."""
+"""Shared test helpers: quiet TensorFlow, golden-vector loading, paths."""
 
 import json
 import os
 import pathlib
+import sys
 
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 
@@ -10,6 +11,9 @@ import pytest  # noqa: E402
 
 ROOT = pathlib.Path(__file__).parent.parent
 GOLDEN_DIR = ROOT / 'tests' / 'data' / 'contrib_r115'
+# The examples' shared module (`support`), importable as the examples
+# import it.
+sys.path.insert(0, str(ROOT / 'examples'))
 
 
 def project_env():

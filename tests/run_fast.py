@@ -8,8 +8,9 @@ import sys
 
 import pytest
 
-FAST = ['test_hparams.py', 'test_schedule.py', 'test_masking.py',
-        'test_flags.py', 'test_strip.py', 'test_datasets.py']
+FAST = ['core/test_hparams.py', 'core/test_schedule.py',
+        'core/test_masking.py', 'core/test_flags.py', 'export/test_tf1_graph.py',
+        'examples/test_support.py', 'test_layout.py']
 
 if __name__ == '__main__':
     here = os.path.dirname(os.path.abspath(__file__))

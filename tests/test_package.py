@@ -11,9 +11,10 @@ from tests.conftest import ROOT, project_env
 
 def test_public_api():
     assert sorted(tf_prune.__all__) == sorted([
-        'PruneWrapper', 'Pruning', 'PruningCallback', 'PruningHParams',
-        'StripError', 'block_dims', 'checkpoints', 'compute_sparsity',
-        'datasets', 'export', 'flags', 'get_pruning_hparams',
+        'ModelFileError', 'PruneWrapper', 'Pruning', 'PruningCallback',
+        'PruningHParams', 'StripError', 'TrainingDirectory', 'block_dims',
+        'checkpoints', 'compute_sparsity', 'export', 'flags',
+        'get_pruning_hparams',
         'graph_def_from_checkpoint', 'mask_update_due', 'prune',
         'sparsity_report', 'strip_pruning', 'strip_pruning_vars_fn',
         'update_mask', 'weight_sparsity'])

@@ -1,0 +1,190 @@
+"""Writers of stripped models: frozen GraphDef, TFLite, SavedModel, `.keras`.
+
+Each takes a Keras model (pruned or not) or a `FrozenGraph`, and writes to a
+temporary file beside its output, renamed once complete, so a crash never
+leaves a half-written output.
+"""
+
+import numpy as np
+import tensorflow as tf
+
+from tf_prune.core import atomic
+from tf_prune.core import errors
+from tf_prune.export import frozen as frozen_lib
+from tf_prune.keras import _internals
+from tf_prune.keras.strip import strip_pruning
+from tf_prune.keras.wrapper import PruneWrapper
+from tf_prune.keras.wrapper import find_wrappers
+
+# What `tflite(quantize=...)` accepts.
+QUANTIZE_MODES = (None, 'dynamic', 'int8', 'float16')
+
+# Loops over time, which TFLite converts only with a static batch.
+_LOOPS = ('While', 'StatelessWhile')
+
+
+def frozen_graph(model, path, output_node_names=None):
+    """Writes a frozen, stripped binary GraphDef.
+
+    Args:
+      model: a Keras model (pruned or not) or a `FrozenGraph`.
+      path: the `.pb` file to write.
+      output_node_names: the nodes to keep; default: the model's outputs.
+
+    Returns:
+      The `FrozenGraph` written.
+    """
+    frozen = frozen_lib.as_frozen_graph(model, output_node_names)
+    atomic.write_bytes(path, frozen.graph_def.SerializeToString())
+    return frozen
+
+
+def _representative_dataset(representative_data, count=100):
+    if representative_data is None:
+        raise ValueError("quantize='int8' needs representative_data: input "
+                         "batches to calibrate the activations' ranges")
+    if callable(representative_data):
+        return representative_data
+
+    def batches():
+        data = representative_data
+        if isinstance(data, np.ndarray):
+            data = tf.data.Dataset.from_tensor_slices(data).batch(1)
+        for i, batch in enumerate(data):
+            if i == count:
+                break
+            yield [tf.cast(t, tf.float32) for t in tf.nest.flatten(batch)]
+
+    return batches
+
+
+def _convert(frozen, sparse, quantize, representative_data):
+    converter = tf.lite.TFLiteConverter.from_concrete_functions(
+        [frozen.function()])
+    optimizations = []
+    if sparse:
+        optimizations.append(tf.lite.Optimize.EXPERIMENTAL_SPARSITY)
+    if quantize:
+        optimizations.append(tf.lite.Optimize.DEFAULT)
+    if quantize == 'float16':
+        converter.target_spec.supported_types = [tf.float16]
+    if quantize == 'int8':
+        converter.representative_dataset = _representative_dataset(
+            representative_data)
+        converter.target_spec.supported_ops = [
+            tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    converter.optimizations = optimizations
+    return converter.convert()
+
+
+def _stripped_copy(model):
+    """`model` stripped, for converters that would keep the masks' products.
+
+    Raises:
+      StripError: a pruned subclassed model, which strips only in place.
+    """
+    if not find_wrappers(model):
+        return model
+    if not _internals.is_graph_model(model) and not isinstance(
+            model, PruneWrapper):
+        raise errors.StripError(
+            f'{model.name} is a pruned subclassed model, which strips in '
+            f'place only; call tf_prune.strip_pruning(model) first, then '
+            f'export it')
+    return strip_pruning(model)
+
+
+def tflite(model, path, sparse=True, quantize=None, representative_data=None,
+           output_node_names=None):
+    """Writes a stripped TFLite model.
+
+    A pruned Keras model is stripped first (the file is the one
+    `tflite(strip_pruning(model), ...)` writes). The input's batch dimension
+    stays open, except for a Keras model whose
+    loop over time (LSTM, GRU) TFLite converts only with a static batch: it
+    gets batch size 1.
+
+    Args:
+      model: a Keras model (pruned or not) or a `FrozenGraph`.
+      path: the `.tflite` file to write.
+      sparse: store weights with many zeros in TFLite's sparse tensor format
+        (the file shrinks; a DENSIFY op restores them at load). A dense
+        tensor of zeros costs as much as any other (contrib issue #32805).
+      quantize: None (float32); 'dynamic' (int8 weights, float compute);
+        'int8' (int8 weights and activations, float inputs and outputs;
+        needs `representative_data`); 'float16' (float16 weights).
+      representative_data: for 'int8': a numpy array of inputs, a
+        `tf.data.Dataset` of input batches, or a generator function as the
+        TFLite converter takes; its first 100 examples calibrate.
+      output_node_names: see `frozen_graph`.
+
+    Returns:
+      The size of the file in bytes.
+
+    Raises:
+      StripError: a pruned subclassed model (strip it first).
+      ValueError: an unknown `quantize`, 'int8' without data, or 'dynamic'
+        with `sparse` (TFLite's XNNPACK delegate, on by default, cannot run
+        sparse hybrid kernels, so such a file fails at load).
+    """
+    if quantize not in QUANTIZE_MODES:
+        raise ValueError(f'quantize={quantize!r}; use one of '
+                         f'{", ".join(map(str, QUANTIZE_MODES))}')
+    if quantize == 'dynamic' and sparse:
+        raise ValueError(
+            "quantize='dynamic' with sparse=True writes sparse hybrid "
+            "kernels that TFLite's default XNNPACK delegate cannot run; use "
+            "quantize='int8' or 'float16', or sparse=False")
+    if not isinstance(model, frozen_lib.FrozenGraph):
+        model = _stripped_copy(model)
+    frozen = frozen_lib.as_frozen_graph(model, output_node_names)
+    if not isinstance(model, frozen_lib.FrozenGraph) and any(
+            node.op in _LOOPS for node in frozen.graph_def.node):
+        frozen = frozen_lib.freeze(model, output_node_names, batch_size=1)
+    content = _convert(frozen, sparse, quantize, representative_data)
+    atomic.write_bytes(path, content)
+    return len(content)
+
+
+class _Serving(tf.Module):
+    """What a SavedModel written here holds: the stripped graph's function."""
+
+    def __init__(self, function):
+        super().__init__()
+        self.serve = function
+
+
+def saved_model(model, path, output_node_names=None):
+    """Writes a stripped SavedModel with a `serving_default` signature.
+
+    The signature takes the inputs by name and returns a dict keyed by the
+    output names; the weights are constants of its graph.
+
+    Args:
+      model: a Keras model (pruned or not) or a `FrozenGraph`.
+      path: the directory to write.
+      output_node_names: see `frozen_graph`.
+
+    Returns:
+      The `FrozenGraph` written.
+    """
+    frozen = frozen_lib.as_frozen_graph(model, output_node_names)
+    function = frozen.function()
+    with atomic.atomic_output(path) as temporary:
+        tf.saved_model.save(_Serving(function), temporary,
+                            signatures={'serving_default': function})
+    return frozen
+
+
+def keras_file(model, path):
+    """Writes the stripped model as a `.keras` file.
+
+    Args:
+      model: a Keras model (pruned or not).
+      path: the file to write; it must end in `.keras`.
+    """
+    if not str(path).endswith('.keras'):
+        raise ValueError(f'{path}: a Keras model file must end in .keras')
+    stripped = strip_pruning(model)
+    with atomic.atomic_output(path) as temporary:
+        stripped.save(temporary)

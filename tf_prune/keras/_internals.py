@@ -1,0 +1,96 @@
+"""Every use tf_prune makes of Keras' private members, one function each.
+
+Keras 3 has no public way to list or replace the sublayers a layer holds, to
+tell a Functional model from a subclassed one, or to name extra variables in
+TF checkpoints. These functions are the only places tf_prune reaches for
+what Keras keeps private; each says why it must.
+"""
+
+import keras
+from keras.src.models.functional import Functional
+
+
+def direct_sublayers(layer):
+    """The layers `layer` holds directly (attributes, lists, dicts).
+
+    Why: `Model.layers` exists on models only, and lists a Functional
+    model's graph rather than what a layer holds; `_flatten_layers` is how
+    Keras itself walks a layer's sublayers.
+    """
+    return list(layer._flatten_layers(include_self=False, recursive=False))  # pylint: disable=protected-access
+
+
+def is_graph_model(layer):
+    """Whether `layer` is a Sequential or Functional model.
+
+    Why: Keras exports no `Functional` class; `keras.Model(inputs, outputs)`
+    returns one, and only such models can be rebuilt by `clone_model`.
+    """
+    return isinstance(layer, (keras.Sequential, Functional))
+
+
+def replace_sublayers(parent, replacements):
+    """Points `parent`'s attributes (and lists, dicts of them) at new layers.
+
+    Why: a built layer's sublayers are also listed by its `_tracker`, which
+    Keras uses for `parent.layers` and the order of `parent.weights`; the
+    tracker's lists are swapped in place so both stay as they were, and the
+    tracker's own stores are left alone.
+
+    Args:
+      parent: a layer or subclassed model.
+      replacements: `{id(old layer): new layer}`.
+    """
+    tracker = parent._tracker  # pylint: disable=protected-access
+    stores = [store for _, store in tracker.config.values()]
+
+    def replacement(old):
+        # A layer held twice is swapped once.
+        if tracker.is_in_store('layers', old):
+            tracker.replace_tracked_value('layers', old, replacements[id(old)])
+        return replacements[id(old)]
+
+    for attr, value in list(vars(parent).items()):
+        if any(value is store for store in stores):
+            continue
+        if isinstance(value, keras.layers.Layer):
+            if id(value) in replacements:
+                setattr(parent, attr, replacement(value))
+        elif isinstance(value, list):
+            for i, item in enumerate(value):
+                if id(item) in replacements:
+                    list.__setitem__(value, i, replacement(item))
+        elif isinstance(value, dict):
+            for key, item in list(value.items()):
+                if id(item) in replacements:
+                    dict.__setitem__(value, key, replacement(item))
+
+
+class CheckpointChildren:
+    """Mixin naming a layer's extra variables in TF checkpoints.
+
+    Why: `tf.train.Checkpoint` finds a layer's variables through
+    `_trackable_children`, which skips the lists Keras saves in `.keras`
+    files. A class using this mixin returns `{name: variable}` from
+    `checkpoint_children()`, and those names join its checkpoint children.
+    """
+
+    def checkpoint_children(self):
+        """`{name within the layer: variable}` to add to checkpoints."""
+        return {}
+
+    def _trackable_children(self, save_type='checkpoint', **kwargs):
+        children = super()._trackable_children(save_type, **kwargs)
+        children.update(self.checkpoint_children())
+        return children
+
+
+def reset_compiled_functions(model):
+    """Drops `model`'s traced train, test and predict steps.
+
+    Why: Keras caches the traced steps on these attributes and reuses them
+    after layers are swapped, so they would still run the old layers.
+    """
+    model.train_function = None
+    model.test_function = None
+    model.predict_function = None

@@ -1,0 +1,356 @@
+"""`PruneWrapper`: a Keras layer wrapper that computes with `mask * weight`.
+
+contrib replaced each pruned layer by a masked twin (`MaskedConv2D`, ...).
+Keras 3 lets one wrapper serve every layer: the wrapped layer's `call` runs
+inside a `keras.StatelessScope` that maps each pruned weight to
+`weight * mask`, so every read of the weight, in any layer code, sees the
+masked value. The weights themselves never change; masked entries get a zero
+gradient, as in contrib.
+"""
+
+import contextlib
+import dataclasses
+import weakref
+
+import absl.logging as logging
+import keras
+import tensorflow as tf
+
+from tf_prune.core import hparams as hparams_lib
+from tf_prune.keras import _internals
+
+# Layer classes and the names of their pruned weights. Biases and
+# normalization weights are never pruned.
+_KERNEL_LAYERS = (
+    keras.layers.Dense,
+    keras.layers.EinsumDense,
+    keras.layers.Conv1D,
+    keras.layers.Conv2D,
+    keras.layers.Conv3D,
+    keras.layers.Conv1DTranspose,
+    keras.layers.Conv2DTranspose,
+    keras.layers.Conv3DTranspose,
+    keras.layers.DepthwiseConv1D,
+    keras.layers.DepthwiseConv2D,
+)
+_WEIGHT_NAMES = (
+    ((keras.layers.SeparableConv1D, keras.layers.SeparableConv2D),
+     ('depthwise_kernel', 'pointwise_kernel')),
+    (_KERNEL_LAYERS, ('kernel',)),
+    ((keras.layers.Embedding,), ('embeddings',)),
+    ((keras.layers.SimpleRNNCell, keras.layers.GRUCell, keras.layers.LSTMCell),
+     ('kernel', 'recurrent_kernel')),
+)
+
+# Layers whose weights are all of the kinds that are never pruned.
+_DENSE_BY_DESIGN = (
+    keras.layers.BatchNormalization,
+    keras.layers.LayerNormalization,
+    keras.layers.GroupNormalization,
+    keras.layers.RMSNormalization,
+)
+
+
+def _own_weight(layer, name):
+    matches = [v for v in layer.weights if v.name == name]
+    if len(matches) != 1:
+        raise ValueError(
+            f'Layer {layer.name} ({type(layer).__name__}) has '
+            f'{len(matches)} weights named {name!r}; expected one')
+    return matches[0]
+
+
+def _holders(layer, prefix=''):
+    """Where `layer` keeps the weights pruning masks.
+
+    Returns:
+      A list of `(prefix, holder)`, one per (sub)layer holding pruned weights
+      directly, the prefix naming the sublayer within `layer` ('' for layer
+      itself and for the cell of an RNN or the layer of a TimeDistributed);
+      None when tf_prune does not know the layer.
+    """
+    if hasattr(layer, 'get_prunable_weights') or any(
+            isinstance(layer, classes) for classes, _ in _WEIGHT_NAMES):
+        return [(prefix, layer)]
+    if isinstance(layer, keras.layers.RNN):
+        return _holders(layer.cell, prefix)
+    if isinstance(layer, keras.layers.TimeDistributed):
+        return _holders(layer.layer, prefix)
+    if isinstance(layer, keras.layers.StackedRNNCells):
+        sublayers = layer.cells
+    elif isinstance(layer, keras.layers.Bidirectional):
+        sublayers = [layer.forward_layer, layer.backward_layer]
+    elif isinstance(layer, keras.layers.MultiHeadAttention):
+        # Its dense sublayers are made when it is built.
+        sublayers = ([layer.query_dense, layer.key_dense, layer.value_dense,
+                      layer.output_dense] if layer.built else [])
+    else:
+        return None
+    holders = []
+    for sublayer in sublayers:
+        found = _holders(sublayer, f'{prefix}/{sublayer.name}'.lstrip('/'))
+        if found is None:
+            return None
+        holders += found
+    return holders
+
+
+def _held_weights(holder):
+    """`(name, variable)` for each weight `holder` itself prunes."""
+    if hasattr(holder, 'get_prunable_weights'):
+        weights = list(holder.get_prunable_weights())
+        names = [w.name for w in weights]
+        if len(set(names)) != len(names):
+            raise ValueError(
+                f'get_prunable_weights() of layer {holder.name} returns '
+                f'weights with repeated names {names}; give each a distinct '
+                f'name')
+        return list(zip(names, weights))
+    names = next(names for classes, names in _WEIGHT_NAMES
+                 if isinstance(holder, classes))
+    return [(name, _own_weight(holder, name)) for name in names]
+
+
+def knows_layer(layer):
+    """Whether tf_prune knows which weights of `layer` to prune."""
+    return _holders(layer) is not None
+
+
+def prunable_weights(layer):
+    """The weights of `layer` that pruning masks, by name within the layer.
+
+    Args:
+      layer: a built Keras layer that `knows_layer`.
+
+    Returns:
+      A list of `(name, variable)`; the name is the weight's name, prefixed
+      by the sublayer holding it where the layer has several (for example
+      `forward_lstm/kernel` in a `Bidirectional`, `query/kernel` in a
+      `MultiHeadAttention`).
+    """
+    return [(f'{prefix}/{name}'.lstrip('/'), weight)
+            for prefix, holder in _holders(layer)
+            for name, weight in _held_weights(holder)]
+
+
+def is_dense_by_design(layer):
+    """Layers whose weights pruning never touches: normalization layers."""
+    return isinstance(layer, _DENSE_BY_DESIGN)
+
+
+@dataclasses.dataclass(frozen=True)
+class PrunedWeight:
+    """One pruned weight and its pruning state.
+
+    Attributes:
+      name: `<layer>/<weight>` (e.g. `conv1/kernel`), the name
+        `weight_sparsity_map` and `block_dims_map` patterns are searched in.
+      mask_name: contrib's name of the mask, `<layer>/mask` for a layer's only
+        pruned weight, else `<layer>/<weight>/mask`.
+      threshold_name: likewise, `<layer>/threshold` or
+        `<layer>/<weight>/threshold`.
+      weight: the wrapped layer's variable.
+      mask: 0/1, the weight's dtype and shape, not trainable.
+      threshold: scalar float32 (float64 for float64 weights).
+      history: for the gradient prune options, `(gradient, old_weight,
+        old_old_weight)`: the decayed, normalized weight-change estimate
+        and the weight one and two steps back; else ().
+    """
+    name: str
+    mask_name: str
+    threshold_name: str
+    weight: keras.Variable
+    mask: keras.Variable
+    threshold: keras.Variable
+    history: tuple = ()
+
+    def state(self):
+        """`{name within the layer's scope: variable}` of this weight."""
+        prefix = self.mask_name.rsplit('/', 1)[0]
+        names = ('mask', 'threshold', 'gradient', 'old_weight',
+                 'old_old_weight')
+        variables = (self.mask, self.threshold) + self.history
+        return {f'{prefix}/{n}': v for n, v in zip(names, variables)}
+
+
+@contextlib.contextmanager
+def _name_scopes(path):
+    with contextlib.ExitStack() as stack:
+        for part in path.split('/') if path else ():
+            stack.enter_context(keras.name_scope(part))
+        yield
+
+
+def _state_variable(name, shape, dtype, initializer):
+    # Updated only by the controller, outside the replicated step; under a
+    # distribution strategy any replica's copy is the value.
+    return keras.Variable(initializer=initializer, shape=shape, dtype=dtype,
+                          trainable=False, autocast=False,
+                          aggregation='only_first_replica', name=name)
+
+
+@keras.saving.register_keras_serializable(package='tf_prune')
+class PruneWrapper(_internals.CheckpointChildren, keras.layers.Wrapper):
+    """Prunes a layer's weights with contrib's masks.
+
+    For each pruned weight (see `prunable_weights`) the wrapper owns a `mask`
+    (ones at first) and a scalar `threshold` (0), plus one int32
+    `last_mask_update_step` (0). The wrapped layer computes with
+    `mask * weight`. `tf_prune.Pruning` (or `PruningCallback`) updates the
+    masks; `tf_prune.prune` wraps a model's layers.
+
+    The wrapper takes the wrapped layer's name, so masks are named as in
+    contrib (`conv1/mask`, `conv1/threshold`).
+
+    Args:
+      layer: the Keras layer to prune.
+      prune_option: how weights are scored (`prune_option` hparam):
+        'weight' (contrib's |w|), 'first_order_gradient' or
+        'second_order_gradient' (|w| times a weight-change estimate, which
+        needs three more variables per pruned weight).
+      **kwargs: base `Layer` arguments (name, dtype, trainable).
+
+    Raises:
+      ValueError: tf_prune does not know which weights of `layer` to prune
+        (give the layer a `get_prunable_weights()` method), or an unknown
+        `prune_option`.
+    """
+
+    def __init__(self, layer, prune_option='weight', **kwargs):
+        if not knows_layer(layer):
+            raise ValueError(
+                f'PruneWrapper cannot prune layer {layer.name} '
+                f'({type(layer).__name__}): tf_prune does not know its '
+                f'weights; give the layer a get_prunable_weights() method '
+                f'that returns the variables to prune')
+        hparams_lib.check_choice('prune_option', prune_option,
+                                 hparams_lib.PRUNE_OPTIONS)
+        kwargs.setdefault('name', layer.name)
+        kwargs.setdefault('dtype', layer.dtype_policy)
+        kwargs.setdefault('trainable', layer.trainable)
+        # Autocasting would hand the masks and weights to `call` in the
+        # compute dtype; the wrapped layer casts them itself.
+        kwargs['autocast'] = False
+        super().__init__(layer, **kwargs)
+        self.prune_option = prune_option
+        self.supports_masking = layer.supports_masking
+        # Set by `Pruning`; training an uncontrolled wrapper logs a warning.
+        self.controlled = False
+        self._pruned = ()
+
+    def build(self, input_shape=None):
+        if not self.layer.built:
+            self.layer.build(input_shape)
+        named_weights = prunable_weights(self.layer)
+        single = len(named_weights) == 1
+        pruned = []
+        for weight_name, weight in named_weights:
+            scope = '' if single else weight_name
+            prefix = f'{self.name}/{scope}'.rstrip('/')
+            threshold_dtype = 'float64' if weight.dtype == 'float64' else 'float32'
+            with _name_scopes(scope):
+                mask = _state_variable('mask', weight.shape, weight.dtype, 'ones')
+                threshold = _state_variable('threshold', (), threshold_dtype,
+                                            'zeros')
+                history = ()
+                if self.prune_option != 'weight':
+                    # A copy: given the variable itself, Keras would alias it.
+                    snapshot = keras.ops.copy(weight.value)
+                    history = (
+                        _state_variable('gradient', weight.shape, weight.dtype,
+                                        'zeros'),
+                        _state_variable('old_weight', weight.shape,
+                                        weight.dtype, snapshot),
+                        _state_variable('old_old_weight', weight.shape,
+                                        weight.dtype, snapshot))
+            pruned.append(PrunedWeight(
+                name=f'{self.name}/{weight_name}',
+                mask_name=f'{prefix}/mask', threshold_name=f'{prefix}/threshold',
+                weight=weight, mask=mask, threshold=threshold, history=history))
+        # Keras saves this list in `.keras` files; `checkpoint_children`
+        # names its variables for TF checkpoints, which skip Keras's lists.
+        self._state = [v for p in pruned for v in p.state().values()]
+        self.last_mask_update_step = _state_variable(
+            'last_mask_update_step', (), 'int32', 'zeros')
+        # A tuple of plain objects: Keras tracks the variables above once,
+        # not again through this index.
+        self._pruned = tuple(pruned)
+
+    @property
+    def pruned_weights(self):
+        """The `PrunedWeight`s of this layer (empty before it is built)."""
+        return self._pruned
+
+    def call(self, inputs, *args, training=None, **kwargs):
+        if training is True and not self.controlled:
+            _warn_uncontrolled(self)
+        masked = [(p.weight, p.weight * p.mask) for p in self._pruned]
+        with keras.StatelessScope(state_mapping=masked,
+                                  collect_losses=True) as scope:
+            outputs = self.layer(inputs, *args, training=training, **kwargs)
+        # State the layer changed in the scope (random seeds, RNN states) is
+        # applied now; `assign` hands it on to an enclosing scope if any.
+        pruned_ids = {id(p.weight) for p in self._pruned}
+        for variable in self.layer.variables:
+            value = scope.get_current_value(variable)
+            if value is not None and id(variable) not in pruned_ids:
+                variable.assign(value)
+        for loss in scope.losses:
+            self.add_loss(loss)
+        return outputs
+
+    def checkpoint_children(self):
+        start = len(self.name) + 1  # names within this layer
+        return {name[start:]: variable for p in self._pruned
+                for name, variable in p.state().items()}
+
+    def compute_mask(self, inputs, mask=None):
+        return self.layer.compute_mask(inputs, mask)
+
+    def get_build_config(self):
+        return self.layer.get_build_config()
+
+    def build_from_config(self, config):
+        if config and not self.layer.built:
+            self.layer.build_from_config(config)
+        self.build()
+
+    def get_config(self):
+        return {**super().get_config(), 'prune_option': self.prune_option}
+
+
+def find_wrappers(model):
+    """The `PruneWrapper`s in a model or layer, each once, in layer order."""
+    found = {}
+
+    def visit(layer):
+        if isinstance(layer, PruneWrapper):
+            found.setdefault(id(layer), layer)
+            return
+        for sublayer in _internals.direct_sublayers(layer):
+            visit(sublayer)
+
+    visit(model)
+    return list(found.values())
+
+
+# The graph (a traced step, or eager's global graph) warned of last.
+_warned_graph = [lambda: None]
+
+
+def _warn_uncontrolled(wrapper):
+    """Warns, once per traced step, that a wrapper trains with fixed masks.
+
+    The check runs in the wrapper's own `call`, so it holds for a model
+    however it was made: pruned, loaded, cloned or rebuilt.
+    """
+    graph = tf.compat.v1.get_default_graph()
+    if _warned_graph[0]() is graph:
+        return
+    _warned_graph[0] = weakref.ref(graph)
+    logging.warning(
+        'PruneWrapper %s is trained, but no tf_prune.Pruning updates its '
+        'masks, so it stays dense: pass tf_prune.PruningCallback(hparams) to '
+        'fit, or call tf_prune.Pruning(hparams, model)'
+        '.conditional_mask_update(step) after each step of your loop.',
+        wrapper.name)
