@@ -27,7 +27,7 @@ bazel-tool: $(INSTALLED)
 	  [ "$$(id -u)" = 0 ] && apt-get update -q && \
 	  apt-get install -y -q bazel-bootstrap; } || { \
 	  echo "make: bazel is missing; install it (Debian: apt-get install bazel-bootstrap)" >&2; exit 2; }
-	$(WITH_VENV) bazel build -c opt //tools:strip_pruning_vars
+	$(WITH_VENV) bazel build //tools:strip_pruning_vars
 	$(WITH_VENV) bazel-bin/tools/strip_pruning_vars \
 	  --checkpoint_dir=tests/data/contrib_r115/conv \
 	  --output_node_names=probabilities --output_dir=build/bazel_tool
@@ -62,6 +62,7 @@ bench: $(INSTALLED) $(BENCH_INSTALLED) data
 	$(PY) benchmarks/mask_update.py
 	$(PY) benchmarks/train_overhead.py
 	$(PY) benchmarks/fashion_mnist_vs_tfmot.py
+	$(PY) benchmarks/render_docs.py
 
 $(PY):
 	@command -v $(PYTHON) >/dev/null 2>&1 || { \

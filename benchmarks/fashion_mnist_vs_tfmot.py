@@ -316,28 +316,13 @@ def _run_all(configurations):
 
 
 def _markdown(rows, epochs, steps):
-    dense = rows[0]
-    lines = [
+    import render_docs  # pylint: disable=import-outside-toplevel
+    return (
         f'Fashion-MNIST, tfmot\'s MNIST CNN, Adam, batch {BATCH}, {epochs} '
         f'epochs ({steps} steps) per run, each run in its own process, the '
         f'runs training in turns of {FLAGS.turn_steps} steps, '
-        f'{os.cpu_count()} CPUs. Step ratio: mean step time over dense\'s.',
-        '',
-        '| library | target | test accuracy | vs dense (points) | mean step '
-        '(ms) | step ratio | final sparsity | TFLite bytes | gzipped | sparse '
-        'TFLite bytes | sparse vs dense TFLite | sparse gzipped |',
-        '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|']
-    for row in rows:
-        lines.append(
-            f"| {row['library']} | {row['target_sparsity']:g} | "
-            f"{100 * row['test_accuracy']:.2f}% | "
-            f"{100 * (row['test_accuracy'] - dense['test_accuracy']):+.2f} | "
-            f"{row['mean_step_ms']:.1f} | {row['step_ratio']:.3f} | "
-            f"{row['final_sparsity']:.4f} | {row['tflite_bytes']:,} | "
-            f"{row['tflite_gzipped_bytes']:,} | {row['sparse_tflite_bytes']:,} | "
-            f"{row['sparse_tflite_bytes'] / dense['tflite_bytes']:.3f}x | "
-            f"{row['sparse_tflite_gzipped_bytes']:,} |")
-    return '\n'.join(lines) + '\n'
+        f'{os.cpu_count()} CPUs. Step ratio: mean step time over dense\'s.'
+        f'\n\n{render_docs.fashion_table(rows)}\n')
 
 
 def _plot(rows, path):
@@ -382,12 +367,16 @@ def main(argv):
         print(f"{row['library']} {row['target_sparsity']:g}: accuracy "
               f"{row['test_accuracy']:.4f}, mean step {row['mean_step_ms']} "
               f"ms, ratio {row['step_ratio']}")
+    import machine  # pylint: disable=import-outside-toplevel
+    from importlib import metadata  # pylint: disable=import-outside-toplevel
     base = os.path.join(FLAGS.results_dir, RESULTS_NAME)
     atomic.write_bytes(base + '.json', (json.dumps(
-        {'epochs': FLAGS.epochs, 'batch': BATCH, 'steps': steps,
-         'frequency': FREQUENCY, 'exponent': EXPONENT,
-         'schedule_end_step': _schedule_end(steps), 'rows': rows},
-        indent=2) + '\n').encode())
+        {'machine': machine.describe(),
+         'tfmot_version': metadata.version('tensorflow-model-optimization'),
+         'epochs': FLAGS.epochs, 'batch': BATCH, 'steps': steps,
+         'turn_steps': FLAGS.turn_steps, 'frequency': FREQUENCY,
+         'exponent': EXPONENT, 'schedule_end_step': _schedule_end(steps),
+         'rows': rows}, indent=2) + '\n').encode())
     table = _markdown(rows, FLAGS.epochs, steps)
     atomic.write_bytes(base + '.md', table.encode())
     _plot(rows, base + '.png')

@@ -8,11 +8,14 @@ Each is a tf.function on a weight already in memory. update_mask and
 reduce_max are timed in interleaved rounds so machine noise hits them alike;
 top_k, seconds per call at 16M, in its own rounds after them. The medians are
 reported with update_mask's ratio to the other two. It also checks that
-update_mask's threshold and mask equal top_k's.
+update_mask's threshold and mask equal top_k's. The rows, the settings and
+the machine go to `--json`.
 
 Usage: python benchmarks/mask_update.py [--rounds=21] [--top_k_rounds=3]
+  [--json=benchmarks/results/mask_update.json]
 """
 
+import json
 import os
 import time
 
@@ -22,10 +25,15 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from absl import app, flags  # noqa: E402
 
+import machine  # noqa: E402
+import render_docs  # noqa: E402
 import tf_prune  # noqa: E402
+from tf_prune.core import atomic  # noqa: E402
 
 flags.DEFINE_integer('rounds', 21, 'Timed rounds of update_mask and reduce_max.')
 flags.DEFINE_integer('top_k_rounds', 3, 'Timed rounds of the top_k reference.')
+flags.DEFINE_string('json', 'benchmarks/results/mask_update.json',
+                    'Where to write the figures ("" for nowhere).')
 FLAGS = flags.FLAGS
 
 SIZES = (1 << 20, 1 << 22, 1 << 24)
@@ -96,19 +104,22 @@ def check_identical(weights, sparsity):
 def main(argv):
     del argv
     rng = np.random.default_rng(0)
-    print('| elements | sparsity | update_mask ms | top_k ms | reduce_max ms '
-          '| top_k / update_mask | update_mask / reduce_max | identical |')
-    print('|---:|---:|---:|---:|---:|---:|---:|:---:|')
+    print(render_docs.MASK_UPDATE_HEADER)
+    rows = []
     for n in SIZES:
         weights = tf.constant(rng.standard_normal(n).astype(np.float32))
         for sparsity in SPARSITIES:
             ms = measure(weights, sparsity, FLAGS.rounds, FLAGS.top_k_rounds)
-            print(f"| {n:,} | {sparsity} | {ms['update_mask']:.1f} | "
-                  f"{ms['top_k']:.0f} | {ms['reduce_max']:.1f} | "
-                  f"{ms['top_k'] / ms['update_mask']:.0f}x | "
-                  f"{ms['update_mask'] / ms['reduce_max']:.2f}x | "
-                  f"{'yes' if check_identical(weights, sparsity) else 'NO'} |",
-                  flush=True)
+            rows.append({'elements': n, 'sparsity': sparsity,
+                         **{f'{name}_ms': round(value, 3)
+                            for name, value in ms.items()},
+                         'identical': check_identical(weights, sparsity)})
+            print(render_docs.mask_update_row(rows[-1]), flush=True)
+    if FLAGS.json:
+        atomic.write_bytes(FLAGS.json, (json.dumps(
+            {'machine': machine.describe(), 'rounds': FLAGS.rounds,
+             'top_k_rounds': FLAGS.top_k_rounds, 'rows': rows},
+            indent=2) + '\n').encode())
 
 
 if __name__ == '__main__':

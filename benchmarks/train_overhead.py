@@ -4,21 +4,37 @@ The model is the CNN of tfmot's MNIST pruning example: Conv 32@5x5, max-pool,
 batch norm, Conv 64@5x5, max-pool, Dense 1024, dropout 0.4, Dense 10, on
 28x28x1 inputs, batch 128, Adam, on the CPU. Three copies train side by side
 in one process: dense, and pruned (PruningCallback, masks updated from step 0
-towards 0.9) at pruning_frequency 10 and 100. After a warm-up `fit` each,
-they take turns over `--rounds` rounds of `--steps` steps, each round
-starting with the next model; every round holds mask updates at both
-frequencies. The statistic is the mean step time (total time / steps; a
-median would hide the steps that update masks), and each pruned copy's ratio
-to dense's.
+towards 0.9) at pruning_frequency 10 and 100. After `--warmup_steps` untimed
+steps each, they train `--rounds` rounds of `--steps` steps per model.
 
-This 2-core machine stalls now and then for about a second, whatever runs
-(two identical dense models, timed side by side, each had such rounds).
-So the mean is given twice: over all rounds, and over the rounds without a
-stall, a stall being a round more than 25% slower than that model's median
-round; the number of rounds dropped is reported.
+What is paired. A round is cut into turns of `--steps_per_turn` steps, one
+`fit` call each, in the order pruned 10, dense, pruned 100, then pruned 100,
+dense, pruned 10, and so on: every pruned turn is next to a dense turn, and
+each pruned model comes before dense as often as after it. A model's time in
+a round is the sum of its turns' step times. For each pruned model m and
+round r, ratio_r = m's time in round r / dense's time in round r
+(`paired.py`). Both sides of ratio_r are measured over the same stretch of
+wall-clock time, in slices a fraction of a second apart, so a slow spell of
+the machine (seconds long, on a busy CPU) lengthens both. The statistic is the
+median of ratio_r over the rounds, given with its 25th and 75th percentiles,
+minimum and maximum. The mean step time over all rounds (total time / steps,
+mask-update steps included) and the ratio of those means are given too; a
+slow spell counts in full in them.
+
+Mask updates. With begin step 0 and frequency f, a model's masks update at
+the end of each step whose optimizer step (counted after the step) is a
+multiple of f. `--steps` must be a multiple of 100, so every round holds
+steps/10 and steps/100 updates, the same number in every round. The default
+warm-up of 100 steps holds the first update at both frequencies.
+
+Timing. A step is timed from the on_train_batch_begin to the
+on_train_batch_end of a clock callback listed last: PruningCallback's
+on_train_batch_end (the gate and the mask update) is inside the clock, the
+start of each `fit` call is not (nor PruningCallback's sparsity recount on
+the first step of each call, which a single long `fit` does once).
 
 Usage: python benchmarks/train_overhead.py [--rounds=10] [--steps=100]
-  [--json=benchmarks/results/train_overhead.json]
+  [--steps_per_turn=10] [--json=benchmarks/results/train_overhead.json]
 """
 
 import json
@@ -29,20 +45,28 @@ os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
 from absl import app, flags  # noqa: E402
 
+import machine  # noqa: E402
+import paired  # noqa: E402
+import render_docs  # noqa: E402
 import tf_prune  # noqa: E402
 from tf_prune.core import atomic  # noqa: E402
 
-flags.DEFINE_integer('rounds', 10, 'Timed rounds; each trains every model once.')
-flags.DEFINE_integer('steps', 100, 'Training steps per model per round.')
-flags.DEFINE_integer('warmup_steps', 20, 'Untimed steps per model first.')
+flags.DEFINE_integer('rounds', 10, 'Timed rounds; each trains every model.')
+flags.DEFINE_integer('steps', 100, 'Training steps per model per round, a '
+                     'multiple of 100.')
+flags.DEFINE_integer('steps_per_turn', 10, 'Training steps of each turn; '
+                     'divides --steps.')
+flags.DEFINE_integer('warmup_steps', 100, 'Untimed steps per model first.')
 flags.DEFINE_string('json', 'benchmarks/results/train_overhead.json',
                     'Where to write the figures ("" for nowhere).')
 FLAGS = flags.FLAGS
 
 BATCH = 128
 FREQUENCIES = (10, 100)
+DENSE = 'dense'
 
 
 def tfmot_mnist_cnn(keras_module=keras):
@@ -77,9 +101,9 @@ def _spec(frequency):
 
 
 def _contestants():
-    """(name, compiled model, fit callbacks) for dense and each frequency."""
+    """[(name, compiled model, fit callbacks)]: dense, then each frequency."""
     keras.utils.set_random_seed(0)
-    contestants = [('dense', tfmot_mnist_cnn(), [])]
+    contestants = [(DENSE, tfmot_mnist_cnn(), [])]
     for frequency in FREQUENCIES:
         spec = _spec(frequency)
         contestants.append((f'pruned, frequency {frequency}',
@@ -91,73 +115,78 @@ def _contestants():
     return contestants
 
 
-def _train(model, callbacks, x, y, steps):
-    start = time.perf_counter()
-    model.fit(x, y, batch_size=BATCH, epochs=1, steps_per_epoch=steps,
-              shuffle=False, verbose=0, callbacks=callbacks)
-    return time.perf_counter() - start
+class _StepClock(keras.callbacks.Callback):
+    """Sums the time from each step's on_train_batch_begin to its end."""
+
+    seconds = 0.0
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self._start = time.perf_counter()
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.seconds += time.perf_counter() - self._start
 
 
-def _mean_step_ms(round_seconds):
-    """((mean over all rounds, 0), (mean without stalled rounds, dropped))."""
-    times = np.array(round_seconds)
-    steady = times[times <= 1.25 * np.median(times)]
-    per_step = 1000.0 / FLAGS.steps
-    return ((times.mean() * per_step, 0),
-            (steady.mean() * per_step, int(times.size - steady.size)))
+def _train(model, callbacks, dataset, steps):
+    """Seconds of `steps` training steps, in one `fit` call."""
+    clock = _StepClock()
+    model.fit(dataset, epochs=1, steps_per_epoch=steps, shuffle=False,
+              verbose=0, callbacks=[*callbacks, clock])
+    return clock.seconds
+
+
+def _turn_order(contestants, turn):
+    """Dense between the pruned models; reversed on every other turn."""
+    dense, pruned = contestants[0], contestants[1:]
+    order = pruned[:len(pruned) // 2] + [dense] + pruned[len(pruned) // 2:]
+    return order if turn % 2 == 0 else order[::-1]
 
 
 def main(argv):
     del argv
+    if FLAGS.steps % max(FREQUENCIES) or FLAGS.steps % FLAGS.steps_per_turn:
+        raise app.UsageError(f'--steps must be a multiple of '
+                             f'{max(FREQUENCIES)} and of --steps_per_turn')
     rng = np.random.default_rng(0)
-    x = rng.random((FLAGS.steps * BATCH, 28, 28, 1), dtype=np.float32)
-    y = rng.integers(0, 10, size=FLAGS.steps * BATCH)
+    x = rng.random((10 * BATCH, 28, 28, 1), dtype=np.float32)
+    y = rng.integers(0, 10, size=10 * BATCH)
+    dataset = tf.data.Dataset.from_tensor_slices((x, y)).batch(BATCH).repeat()
     contestants = _contestants()
     for _, model, callbacks in contestants:
-        _train(model, callbacks, x[:FLAGS.warmup_steps * BATCH],
-               y[:FLAGS.warmup_steps * BATCH], FLAGS.warmup_steps)
-    rounds = {name: [] for name, _, _ in contestants}
+        _train(model, callbacks, dataset, FLAGS.warmup_steps)
+    turns = FLAGS.steps // FLAGS.steps_per_turn
+    round_ms = {name: [] for name, _, _ in contestants}
     for round_index in range(FLAGS.rounds):
-        # Each round starts with the next model, so slow spells of a noisy
-        # machine fall on every model alike.
-        shift = round_index % len(contestants)
-        for name, model, callbacks in contestants[shift:] + contestants[:shift]:
-            rounds[name].append(_train(model, callbacks, x, y, FLAGS.steps))
-    steps = FLAGS.rounds * FLAGS.steps
-    means = {name: _mean_step_ms(times) for name, times in rounds.items()}
-    rows = []
-    for name, model, callbacks in contestants:
-        (all_ms, _), (steady_ms, dropped) = means[name]
-        row = {'model': name, 'mean_step_ms': round(all_ms, 2),
-               'ratio_to_dense': round(all_ms / means['dense'][0][0], 3),
-               'steady_mean_step_ms': round(steady_ms, 2),
-               'steady_ratio_to_dense': round(
-                   steady_ms / means['dense'][1][0], 3),
-               'stalled_rounds_dropped': dropped}
+        seconds = dict.fromkeys(round_ms, 0.0)
+        for turn in range(round_index * turns, (round_index + 1) * turns):
+            for name, model, callbacks in _turn_order(contestants, turn):
+                seconds[name] += _train(model, callbacks, dataset,
+                                        FLAGS.steps_per_turn)
+        for name, value in seconds.items():
+            round_ms[name].append(round(1000 * value, 3))
+    rows = paired.summary_rows(round_ms, FLAGS.steps, DENSE)
+    timed = FLAGS.rounds * FLAGS.steps
+    for row, (name, _, callbacks) in zip(rows, contestants):
         if callbacks:
-            pruning = callbacks[0].pruning
             frequency = int(name.rsplit(' ', 1)[1])
-            # Updates fall on multiples of the frequency (begin step 0).
-            row['mask_updates'] = ((FLAGS.warmup_steps + steps) // frequency
+            row['mask_updates'] = ((FLAGS.warmup_steps + timed) // frequency
                                    - FLAGS.warmup_steps // frequency)
             row['final_sparsity'] = round(float(
-                pruning.model_sparsity.numpy()), 4)
-        rows.append(row)
-    print(f'{steps} timed steps per model, batch {BATCH}, '
-          f'{os.cpu_count()} CPUs\n')
-    print('| model | mean step, all rounds (ms) | ratio | mean step, rounds '
-          'without a stall (ms) | ratio | stalled rounds dropped | mask '
-          'updates timed |')
-    print('|---|---:|---:|---:|---:|---:|---:|')
-    for row in rows:
-        print(f"| {row['model']} | {row['mean_step_ms']:.1f} | "
-              f"{row['ratio_to_dense']:.3f} | {row['steady_mean_step_ms']:.1f} | "
-              f"{row['steady_ratio_to_dense']:.3f} | "
-              f"{row['stalled_rounds_dropped']} | {row.get('mask_updates', '-')} |")
+                callbacks[0].pruning.model_sparsity.numpy()), 4)
+    ratios = {name: [round(r, 4) for r in
+                     paired.round_ratios(times, round_ms[DENSE])]
+              for name, times in round_ms.items() if name != DENSE}
+    result = {
+        'machine': machine.describe(), 'batch': BATCH,
+        'rounds': FLAGS.rounds, 'steps_per_round': FLAGS.steps,
+        'steps_per_turn': FLAGS.steps_per_turn,
+        'warmup_steps': FLAGS.warmup_steps, 'timed_steps': timed,
+        'turn_order': [name for name, _, _ in _turn_order(contestants, 0)],
+        'round_ms': round_ms, 'round_ratios': ratios, 'rows': rows}
+    print(render_docs.train_overhead_table(result))
     if FLAGS.json:
-        atomic.write_bytes(FLAGS.json, (json.dumps(
-            {'timed_steps': steps, 'batch': BATCH, 'rounds': FLAGS.rounds,
-             'rows': rows}, indent=2) + '\n').encode())
+        atomic.write_bytes(FLAGS.json,
+                           (json.dumps(result, indent=2) + '\n').encode())
 
 
 if __name__ == '__main__':
