@@ -9,10 +9,17 @@ import sys
 import pytest
 
 FAST = ['core/test_hparams.py', 'core/test_schedule.py',
-        'core/test_masking.py', 'core/test_flags.py', 'export/test_tf1_graph.py',
-        'examples/test_support.py', 'test_layout.py']
+        'core/test_masking.py', 'core/test_flags.py', 'core/test_atomic.py',
+        'export/test_tf1_graph.py', 'examples/test_support.py',
+        'test_layout.py']
 
 if __name__ == '__main__':
     here = os.path.dirname(os.path.abspath(__file__))
+    # Python put this script's directory first on the path, where the test
+    # package `tests/keras` would stand for Keras itself; pytest finds the
+    # tests as the package `tests` from the directory above.
+    # (Bazel runs this file through a symlink: compare real paths.)
+    sys.path[:] = [p for p in sys.path
+                   if os.path.realpath(p) != os.path.realpath(here)]
     sys.exit(pytest.main(['-q', '-p', 'no:cacheprovider']
                          + [os.path.join(here, name) for name in FAST]))

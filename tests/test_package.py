@@ -3,10 +3,8 @@
 import subprocess
 import sys
 
-import pytest
-
 import tf_prune
-from tests.conftest import ROOT, project_env
+from tests.conftest import project_env
 
 
 def test_public_api():
@@ -35,19 +33,3 @@ def test_import_leaves_tensorflow_unconfigured():
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip() == '2'
 
-
-def test_readme_python_examples_run_as_written():
-    readme = (ROOT / 'README.md').read_text()
-    blocks = [block.split('```', 1)[0] for block in readme.split('```python\n')[1:]]
-    namespaces = []
-    for block in blocks:
-        namespace = {}
-        exec(compile(block, 'README.md', 'exec'), namespace)  # noqa: S102
-        namespaces.append(namespace)
-    fit_example, loop_example, one_weight = namespaces
-    # The schedule reaches 0.9 at step 60, the last step of the fit.
-    dense_mask = fit_example['masks']['dense/mask']
-    assert 1.0 - dense_mask.mean() == pytest.approx(0.9, abs=1e-6)
-    assert loop_example['fc_sparsity'] == 0.5
-    # conv2/kernel at step 50000 of that spec is pruned to 0.8.
-    assert abs(1.0 - one_weight['mask'].numpy().mean() - 0.8) < 1e-3

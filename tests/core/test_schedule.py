@@ -135,3 +135,19 @@ def test_golden_weight_map_trace(case):
         np.testing.assert_allclose([float(thresholds[layer]) for layer in layers],
                                    expected['thresholds'], rtol=1e-6,
                                    err_msg=f'step {step}')
+
+
+def test_the_schedule_functions_take_a_spec_string():
+    spec = ('target_sparsity=0.9,sparsity_function_end_step=100,'
+            'weight_sparsity_map=[conv2:0.45],block_dims_map=[fc:1x4],'
+            'begin_pruning_step=10')
+    hparams = tf_prune.get_pruning_hparams().parse(spec)
+    assert float(tf_prune.compute_sparsity(spec, 50)) == float(
+        tf_prune.compute_sparsity(hparams, 50))
+    assert float(tf_prune.weight_sparsity(spec, 'conv2/kernel', 50)) == float(
+        tf_prune.weight_sparsity(hparams, 'conv2/kernel', 50))
+    assert tf_prune.block_dims(spec, 'fc/kernel') == [1, 4]
+    assert tf_prune.mask_update_due(spec, 9, 0) is False
+    assert tf_prune.mask_update_due(spec, 10, 0) is True
+    with pytest.raises(ValueError, match='target_sparsity'):
+        tf_prune.compute_sparsity('target_sparsity=1.5', 0)

@@ -20,7 +20,7 @@ def compute_sparsity(hparams, step):
     """The global target sparsity at a training step.
 
     Args:
-      hparams: a `PruningHParams`.
+      hparams: a `PruningHParams` or a spec string.
       step: the global step, a Python int or an integer tensor (cast to
         int32, as contrib did).
 
@@ -30,7 +30,7 @@ def compute_sparsity(hparams, step):
     Raises:
       ValueError: the hparams do not validate.
     """
-    return scheduled_sparsity(hparams.validate(), step)
+    return scheduled_sparsity(hparams_lib.as_hparams(hparams), step)
 
 
 def scheduled_sparsity(hparams, step):
@@ -134,7 +134,7 @@ def weight_sparsity(hparams, weight_name, step):
     global schedule.
 
     Args:
-      hparams: a `PruningHParams`.
+      hparams: a `PruningHParams` or a spec string.
       weight_name: e.g. `conv1/kernel`.
       step: the global step, a Python int or an integer tensor.
 
@@ -145,7 +145,7 @@ def weight_sparsity(hparams, weight_name, step):
       ValueError: more than one pattern matches, or the hparams do not
         validate.
     """
-    hparams.validate()
+    hparams = hparams_lib.as_hparams(hparams)
     return plan_weight(hparams, weight_name).sparsity(
         scheduled_sparsity(hparams, step))
 
@@ -154,7 +154,7 @@ def block_dims(hparams, weight_name):
     """The block (height, width) for one weight.
 
     Args:
-      hparams: a `PruningHParams`.
+      hparams: a `PruningHParams` or a spec string.
       weight_name: e.g. `dense1/kernel`.
 
     Returns:
@@ -166,7 +166,7 @@ def block_dims(hparams, weight_name):
       ValueError: more than one pattern matches, or the hparams do not
         validate.
     """
-    return list(_block_dims(hparams.validate(), weight_name))
+    return list(_block_dims(hparams_lib.as_hparams(hparams), weight_name))
 
 
 def mask_update_due(hparams, step, last_update_step):
@@ -178,7 +178,8 @@ def mask_update_due(hparams, step, last_update_step):
     then sees the new step.
 
     Args:
-      hparams: a `PruningHParams`.
+      hparams: a `PruningHParams` (not validated again: the controller
+        calls this on the host at every step) or a spec string.
       step: the global step, a Python int or an integer tensor.
       last_update_step: the step of the last mask update (0 before the
         first), a Python int or an integer tensor.
@@ -187,6 +188,8 @@ def mask_update_due(hparams, step, last_update_step):
       A Python bool when both steps are Python ints, else a bool scalar
       tensor.
     """
+    if isinstance(hparams, str):
+        hparams = hparams_lib.as_hparams(hparams)
     on_host = isinstance(step, int) and isinstance(last_update_step, int)
     if not on_host:
         step = tf.cast(step, tf.int32)

@@ -16,7 +16,7 @@ import tensorflow as tf
 from tensorflow.core.framework import variable_pb2
 from tensorflow.lite.python import schema_py_generated as tflite_schema
 
-from tf_prune.core.checkpoints import latest_checkpoint
+from tf_prune.core.checkpoint_dirs import latest_checkpoint
 from tf_prune.export import sources
 from tf_prune.keras.wrapper import find_wrappers
 

@@ -10,7 +10,7 @@ import numpy as np
 import tensorflow as tf
 
 from tf_prune.core import errors
-from tf_prune.core.checkpoints import latest_checkpoint
+from tf_prune.core.checkpoint_dirs import latest_checkpoint
 
 # contrib's name for the product of a mask and its weight.
 MASKED_WEIGHT_NAME = 'masked_weight'

@@ -256,7 +256,7 @@ class Pruning:
           summary_writer: a `tf.summary` writer; when given, contrib's
             summaries and weight histograms are written to it at each update,
             and the first call with it writes the "Pruning" custom-scalars
-            layout (`tf_prune.summaries.dashboard_layout`).
+            layout: one category of four charts gathering these tags.
 
         Returns:
           A bool scalar tensor: whether the masks were updated.

@@ -21,8 +21,8 @@ import tensorflow as tf
 from tf_prune.core import atomic
 from tf_prune.core import errors
 from tf_prune.core import hparams as hparams_lib
-from tf_prune.core.checkpoints import latest_checkpoint
-from tf_prune.core.checkpoints import latest_step
+from tf_prune.core.checkpoint_dirs import latest_checkpoint
+from tf_prune.core.checkpoint_dirs import latest_step
 
 __all__ = ['MODEL_CONFIG', 'TrainingCheckpoints', 'check_hparams',
            'is_training_dir', 'latest_checkpoint', 'latest_step',

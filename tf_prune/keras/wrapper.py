@@ -4,8 +4,9 @@ contrib replaced each pruned layer by a masked twin (`MaskedConv2D`, ...).
 Keras 3 lets one wrapper serve every layer: the wrapped layer's `call` runs
 inside a `keras.StatelessScope` that maps each pruned weight to
 `weight * mask`, so every read of the weight, in any layer code, sees the
-masked value. The weights themselves never change; masked entries get a zero
-gradient, as in contrib.
+masked value. Pruning never writes to the weights; masked entries get a zero
+gradient, as in contrib (an optimizer with momentum, such as Adam, may still
+move them a little).
 """
 
 import contextlib
