@@ -21,12 +21,16 @@ the new step and writes contrib's summaries (and the "Pruning" dashboard
 layout) to `--train_dir` at every update. `--train_dir` also holds
 checkpoints: a second run continues from the last one, and
 `tools/strip_pruning_vars.py --checkpoint_dir=<train_dir>` strips it.
+TensorFlow's own logs and warnings show with `--verbose`.
 """
 
 import os
 import sys
+import warnings
 
-os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+# TensorFlow reads its C++ log level when it is imported, before absl parses
+# the flags: so a plain --verbose is looked for in sys.argv.
+os.environ['TF_CPP_MIN_LOG_LEVEL'] = '0' if '--verbose' in sys.argv else '2'
 
 from absl import app, flags, logging  # noqa: E402
 import keras  # noqa: E402
@@ -50,6 +54,7 @@ flags.DEFINE_integer('log_frequency', 100, 'Steps between progress lines')
 flags.DEFINE_integer('checkpoint_frequency', 500, 'Steps between checkpoints')
 flags.DEFINE_string('data_dir', support.DEFAULT_DATA_DIR,
                     'Directory of the Fashion-MNIST idx files')
+flags.DEFINE_bool('verbose', False, "Also print TensorFlow's logs and warnings")
 FLAGS = flags.FLAGS
 
 
@@ -89,7 +94,10 @@ def _model_target(pruning, step):
 
 def main(argv):
     del argv
-    logging.set_verbosity(logging.ERROR)
+    if not FLAGS.verbose:
+        # Notes from TF's checkpoints; the user cannot act on them.
+        logging.set_verbosity(logging.ERROR)
+        warnings.simplefilter('ignore')
     try:
         hparams = tf_prune.flags.pruning_hparams_from_flags()
         (x_train, y_train), (x_test, y_test) = support.load_fashion_mnist(

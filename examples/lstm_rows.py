@@ -10,19 +10,22 @@ Each image is 28 time steps of 28 pixels. The LSTM's `kernel` and
 mask is expanded back, so the zeros come in runs a sparse kernel can skip.
 At the end the example checks that every block is all zeros or all kept,
 and writes the stripped model as a sparse TFLite file (batch size 1, as
-TFLite converts an LSTM).
+TFLite converts an LSTM). TensorFlow's own logs and warnings show with
+`--verbose`.
 """
 
 import math
 import os
 import sys
+import warnings
 
-os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+# TensorFlow reads its C++ log level when it is imported, before absl parses
+# the flags: so a plain --verbose is looked for in sys.argv.
+os.environ['TF_CPP_MIN_LOG_LEVEL'] = '0' if '--verbose' in sys.argv else '2'
 
 from absl import app, flags, logging  # noqa: E402
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
 
 import tf_prune  # noqa: E402
 from tf_prune import checkpoints  # noqa: E402
@@ -41,6 +44,7 @@ flags.DEFINE_string('data_dir', support.DEFAULT_DATA_DIR,
                     'Directory of the Fashion-MNIST idx files')
 flags.DEFINE_integer('train_examples', 0,
                      'Train on the first N training images (0: all 60,000)')
+flags.DEFINE_bool('verbose', False, "Also print TensorFlow's logs and warnings")
 FLAGS = flags.FLAGS
 
 
@@ -65,8 +69,10 @@ def block_purity(mask, block):
 
 def main(argv):
     del argv
-    tf.get_logger().setLevel('ERROR')
-    logging.set_verbosity(logging.ERROR)
+    if not FLAGS.verbose:
+        # Notes from TF's savers and converter; the user cannot act on them.
+        logging.set_verbosity(logging.ERROR)
+        warnings.simplefilter('ignore')
     try:
         hparams = tf_prune.flags.pruning_hparams_from_flags()
         (x_train, y_train), (x_test, y_test) = support.load_fashion_mnist(

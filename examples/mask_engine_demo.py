@@ -1,22 +1,27 @@
-"""A short end-to-end use of tf_prune's foundation (what `make demo` runs).
+"""tf_prune's engine on its own: hparams, schedule, update gate and update_mask.
 
 Parses `--pruning_hparams` with contrib's grammar, follows contrib's schedule
 and update gate over `--steps` training steps for three weights, and prints the
 target and reached sparsity at each mask update. Then it times one mask
-update of a 16M-element weight against contrib's full sort.
+update of a 16M-element weight against contrib's full sort. TensorFlow's own
+logs and warnings (XLA's compilation among them) show with `--verbose`.
 
     python examples/mask_engine_demo.py \\
         --pruning_hparams=target_sparsity=0.9,pruning_frequency=100,sparsity_function_end_step=1000
 """
 
 import os
+import sys
 import time
+import warnings
 
-os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+# TensorFlow reads its C++ log level when it is imported, before absl parses
+# the flags: so a plain --verbose is looked for in sys.argv.
+os.environ['TF_CPP_MIN_LOG_LEVEL'] = '0' if '--verbose' in sys.argv else '2'
 
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
-from absl import app, flags  # noqa: E402
+from absl import app, flags, logging  # noqa: E402
 
 import tf_prune  # noqa: E402
 
@@ -25,6 +30,7 @@ tf_prune.flags.DEFINE_pruning_hparams(
             'sparsity_function_end_step=1000,'
             'weight_sparsity_map=[fc2/kernel:0.5],block_dims_map=[fc3:1x4]')
 flags.DEFINE_integer('steps', 1200, 'Training steps to simulate.')
+flags.DEFINE_bool('verbose', False, "Also print TensorFlow's logs and warnings")
 FLAGS = flags.FLAGS
 
 WEIGHTS = {'fc1/kernel': (784, 300), 'fc2/kernel': (300, 100),
@@ -33,6 +39,10 @@ WEIGHTS = {'fc1/kernel': (784, 300), 'fc2/kernel': (300, 100),
 
 def main(argv):
     del argv
+    if not FLAGS.verbose:
+        # TensorFlow's Python logs and warnings, as its C++ ones above.
+        logging.set_verbosity(logging.ERROR)
+        warnings.simplefilter('ignore')
     try:
         hparams = tf_prune.flags.pruning_hparams_from_flags()
     except ValueError as e:

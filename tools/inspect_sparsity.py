@@ -6,34 +6,39 @@ r"""Prints the zeros of every weight tensor of a model file, and the total.
 Reads .pb, .tflite, .keras, SavedModel and checkpoint directories (TF1 or
 tf_prune training directories). The total counts every weight tensor,
 biases and dense layers included. Bad input prints one line on stderr and
-exits with status 2.
+exits with status 2. TensorFlow's own logs and warnings show with --verbose.
 """
 
 import json
 import os
 import sys
+import warnings
 
-os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+# TensorFlow reads its C++ log level when it is imported, before absl parses
+# the flags: so a plain --verbose is looked for in sys.argv.
+os.environ['TF_CPP_MIN_LOG_LEVEL'] = '0' if '--verbose' in sys.argv else '2'
 
-from absl import app, flags  # noqa: E402
-import tensorflow as tf  # noqa: E402
+from absl import app, flags, logging  # noqa: E402
 
-import tf_prune  # noqa: E402
 from tf_prune import sparsity_report  # noqa: E402
 
 flags.DEFINE_bool('json', False, 'Print JSON instead of a table')
+flags.DEFINE_bool('verbose', False, "Also print TensorFlow's logs and warnings")
 FLAGS = flags.FLAGS
 
 
 def main(argv):
+    if not FLAGS.verbose:
+        # Loading notes from TF's savers; the user cannot act on them.
+        logging.set_verbosity(logging.ERROR)
+        warnings.simplefilter('ignore')
     if len(argv) != 2:
         print('inspect_sparsity: give one model file or directory',
               file=sys.stderr)
         return 2
-    tf.get_logger().setLevel('ERROR')
     try:
         rows = sparsity_report.report(argv[1])
-    except (tf_prune.StripError, ValueError, OSError) as error:
+    except (ValueError, OSError) as error:  # ModelFileError included
         print(f'inspect_sparsity: {error}', file=sys.stderr)
         return 2
     if FLAGS.json:

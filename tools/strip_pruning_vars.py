@@ -14,20 +14,23 @@ and for Keras models (the outputs default to the model's):
 Input: --checkpoint_dir (a TF1 checkpoint directory with .meta graphs, or a
 training directory written by tf_prune.PruningCallback(checkpoint_dir=...))
 or --model (also a .keras file or a SavedModel). Bad input prints one line
-on stderr and exits with status 2, writing nothing.
+on stderr and exits with status 2, writing nothing. TensorFlow's own logs
+and warnings show with --verbose.
 """
 
 import os
+import re
 import sys
+import warnings
 
-os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+# TensorFlow reads its C++ log level when it is imported, before absl parses
+# the flags: so a plain --verbose is looked for in sys.argv.
+os.environ['TF_CPP_MIN_LOG_LEVEL'] = '0' if '--verbose' in sys.argv else '2'
 
 from absl import app, flags, logging  # noqa: E402
 import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
 
-import tf_prune  # noqa: E402
-from tf_prune import sources  # noqa: E402
+from tf_prune.export import sources  # noqa: E402
 
 flags.DEFINE_string('checkpoint_dir', None,
                     'Path to the checkpoints (TF1 with .meta graphs, or a '
@@ -48,15 +51,24 @@ flags.DEFINE_enum('output_format', 'graphdef',
 flags.DEFINE_enum('quantize', 'none', ['none', 'dynamic', 'int8', 'float16'],
                   'TFLite quantization')
 flags.DEFINE_bool('sparse_tflite', True,
-                  "Store TFLite weights in TFLite's sparse format")
+                  "Store TFLite weights in TFLite's sparse format (not with "
+                  "--quantize=int8 or dynamic, whose sparse kernels LiteRT "
+                  "cannot run: left out there unless given)")
 flags.DEFINE_string('representative_data', None,
                     'A .npy file of input examples, for --quantize=int8')
+flags.DEFINE_bool('verbose', False, "Also print TensorFlow's logs and warnings")
 FLAGS = flags.FLAGS
 
 _DEFAULT_FILENAME = 'pruning_stripped.pb'
 
 
+# The library's messages name its arguments; here they are flags.
+_ARGUMENTS = re.compile(r'(?<![-\w])(output_node_names|output_format|'
+                        r'quantize|representative_data)(?!\w)')
+
+
 def _fail(message):
+    message = _ARGUMENTS.sub(r'--\1', str(message))
     print(f'strip_pruning_vars: {message}', file=sys.stderr)
     return 2
 
@@ -78,34 +90,49 @@ def _output_path():
 
 
 def _representative_data():
-    if not FLAGS.representative_data:
+    """The --representative_data array: numbers, one input example per row."""
+    path = FLAGS.representative_data
+    if not path:
         return None
     try:
-        return np.load(FLAGS.representative_data)
+        # Not np.load, which opens a .npz archive too.
+        with open(path, 'rb') as file:
+            data = np.lib.format.read_array(file)
     except (OSError, ValueError) as error:
-        raise ValueError(f'--representative_data={FLAGS.representative_data}'
-                         f' is not a readable .npy file') from error
+        raise ValueError(f'--representative_data={path} is not a readable '
+                         f'.npy file') from error
+    if data.dtype.kind not in 'biuf' or data.ndim < 1 or not len(data):
+        raise ValueError(f'--representative_data={path} holds a {data.dtype} '
+                         f'array of shape {data.shape}; give numbers, one '
+                         f'input example per row')
+    return data
 
 
 def main(argv):
     del argv
-    # TF1 graph functions announce their deprecation, and the TFLite
-    # converter its conversion path; the user cannot act on either.
-    tf.get_logger().setLevel('ERROR')
-    logging.set_verbosity(logging.ERROR)
+    if not FLAGS.verbose:
+        # TF1 graph functions announce their deprecation, and the TFLite
+        # converter its conversion path; the user cannot act on either.
+        logging.set_verbosity(logging.ERROR)
+        warnings.simplefilter('ignore')
     if bool(FLAGS.checkpoint_dir) == bool(FLAGS.model):
         return _fail('give one of --checkpoint_dir and --model')
     output_nodes = [name.strip() for name in
                     (FLAGS.output_node_names or '').split(',') if name.strip()]
     quantize = None if FLAGS.quantize == 'none' else FLAGS.quantize
+    sparse = FLAGS.sparse_tflite and (
+        FLAGS['sparse_tflite'].present or quantize not in ('int8', 'dynamic'))
+    if FLAGS.representative_data and quantize != 'int8':
+        return _fail('--representative_data calibrates --quantize=int8 only; '
+                     'leave it out, or add --quantize=int8')
     try:
-        path = _output_path()
         data = _representative_data()
+        path = _output_path()
         source = sources.load(FLAGS.checkpoint_dir or FLAGS.model,
                               output_nodes)
         sources.write(source, path, FLAGS.output_format, output_nodes,
-                      quantize, FLAGS.sparse_tflite, data)
-    except (tf_prune.StripError, ValueError) as error:
+                      quantize, sparse, data)
+    except ValueError as error:  # ModelFileError, StripError and bad options
         return _fail(error)
     except OSError as error:
         return _fail(f'cannot write {error.filename or FLAGS.output_dir}: '

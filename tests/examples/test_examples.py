@@ -1,4 +1,8 @@
-"""The examples, run as the README runs them, on a slice of the real Fashion-MNIST."""
+"""The examples, run as the README runs them, on a slice of the real Fashion-MNIST.
+
+As a user runs them, without TF_CPP_MIN_LOG_LEVEL: they print their own
+lines only, and TensorFlow's logs with --verbose.
+"""
 
 import re
 import subprocess
@@ -11,17 +15,22 @@ from tests.helpers.tensorboard_read import LogDir
 
 CNN_SPEC = ('name=fm,target_sparsity=0.9,pruning_frequency=5,'
             'sparsity_function_end_step=25')
+# A TensorFlow log line as absl formats it (from its C++ or its Python).
+TF_LOG = re.compile(r'^[IWE]\d{4} [\d:.]+ +\d+ [\w.]+\.(cc|h|py):\d+\] ', re.M)
 
 
 def _run(script, *args, timeout=400):
+    env = project_env()
+    env.pop('TF_CPP_MIN_LOG_LEVEL', None)  # the tests' own, not a user's
     return subprocess.run(
         [sys.executable, str(ROOT / script), *map(str, args)],
-        capture_output=True, text=True, timeout=timeout, env=project_env(),
-        cwd=ROOT)
+        capture_output=True, text=True, timeout=timeout, env=env, cwd=ROOT)
 
 
 def _ok(result):
+    """The stdout of a run that succeeded and printed nothing on stderr."""
     assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stderr == ''
     return result.stdout
 
 
@@ -85,13 +94,19 @@ def test_cnn_example_logs_read_back_in_tensorboard(cnn_run):
 
 
 def test_cnn_example_resumes_then_strips_with_the_tools(cnn_run, tmp_path):
-    train_dir, _ = cnn_run
-    # A second run finds both models trained: no epoch runs again.
-    stdout = _ok(_run('examples/fashion_mnist_cnn.py', f'--train_dir={train_dir}',
-                      f'--pruning_hparams={CNN_SPEC}', '--epochs=2',
-                      '--batch_size=128', '--train_examples=2560'))
+    train_dir, first_stdout = cnn_run
+    # A second run finds both models trained: no epoch runs again. With
+    # --verbose, TensorFlow's logs (the converters') come on stderr.
+    result = _run('examples/fashion_mnist_cnn.py', f'--train_dir={train_dir}',
+                  f'--pruning_hparams={CNN_SPEC}', '--epochs=2',
+                  '--batch_size=128', '--train_examples=2560', '--verbose')
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert TF_LOG.search(result.stderr), result.stderr[-3000:]
+    stdout = result.stdout
     assert 'holds 2 trained epochs' in stdout
     assert 'Epoch ' not in stdout
+    assert _table_row(stdout, 'fc1/kernel') == _table_row(first_stdout,
+                                                          'fc1/kernel')
     # What `make demo` runs next.
     _ok(_run('tools/strip_pruning_vars.py', f'--checkpoint_dir={train_dir}',
              '--output_format=tflite', f'--output_dir={tmp_path}'))
@@ -104,13 +119,28 @@ def test_cnn_example_resumes_then_strips_with_the_tools(cnn_run, tmp_path):
     assert float(kernel_rows[0][-1]) == pytest.approx(0.9, abs=0.001)
 
 
+def test_cnn_example_refuses_other_hparams_for_a_trained_directory(cnn_run):
+    train_dir, _ = cnn_run
+    before = sorted(p.name for p in train_dir.rglob('*'))
+    result = _run('examples/fashion_mnist_cnn.py', f'--train_dir={train_dir}',
+                  f'--pruning_hparams={CNN_SPEC.replace("0.9", "0.5")}',
+                  '--epochs=2', '--batch_size=128', '--train_examples=2560')
+    assert result.returncode == 2
+    (line,) = result.stderr.splitlines()
+    assert line.startswith(f'fashion_mnist_cnn: training directory {train_dir}')
+    assert "'target_sparsity=0.9'" in line and "'target_sparsity=0.5'" in line
+    assert 'another directory' in line
+    assert result.stdout == ''
+    assert sorted(p.name for p in train_dir.rglob('*')) == before
+
+
 def test_cnn_example_without_data_fails_in_one_line(tmp_path):
     result = _run('examples/fashion_mnist_cnn.py', f'--train_dir={tmp_path}',
                   f'--data_dir={tmp_path}/absent')
     assert result.returncode == 2
-    last_line = result.stderr.strip().splitlines()[-1]
-    assert last_line.startswith('fashion_mnist_cnn: Fashion-MNIST not found')
-    assert 'apt-get install dataset-fashion-mnist' in last_line
+    (line,) = result.stderr.splitlines()
+    assert line.startswith('fashion_mnist_cnn: Fashion-MNIST not found')
+    assert 'apt-get install dataset-fashion-mnist' in line
     assert not (tmp_path / 'export').exists()
 
 
@@ -155,3 +185,10 @@ def test_lstm_example_prunes_whole_1x4_blocks(tmp_path):
         assert float(sparsity) == pytest.approx(0.75, abs=0.01)
         assert float(uniform) == 1.0
     assert (tmp_path / 'export' / 'lstm_rows_sparse.tflite').stat().st_size > 0
+
+
+def test_mask_engine_demo_prints_its_table_only():
+    stdout = _ok(_run('examples/mask_engine_demo.py', '--steps=200'))
+    # Its default spec updates the masks every 100 steps.
+    assert re.findall(r'^ +(\d+) +target', stdout, re.M) == ['100', '200']
+    assert 'One mask update of a 4096x4096 weight at 90%' in stdout

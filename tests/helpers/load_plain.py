@@ -1,4 +1,4 @@
-"""Runs exported files with plain TensorFlow, Keras and TFLite, no tf_prune.
+"""Runs exported files with plain TensorFlow, Keras and LiteRT, no tf_prune.
 
 Usage: python -m tests.helpers.load_plain BATCH.npy FILE...
 Writes each file's outputs for the batch to FILE.out.npy; fails if
@@ -10,6 +10,7 @@ import sys
 
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 
+from ai_edge_litert.interpreter import Interpreter  # noqa: E402
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
@@ -31,8 +32,11 @@ def _graph_def(path, batch):
 
 
 def run_tflite(path, batch):
-    """A TFLite file's first output for `batch`, resized to its batch."""
-    interpreter = tf.lite.Interpreter(model_path=str(path))
+    """A TFLite file's first output for `batch`, resized to its batch.
+
+    LiteRT runs it as a device would: with its default delegate (XNNPACK).
+    """
+    interpreter = Interpreter(model_path=str(path))
     entry = interpreter.get_input_details()[0]
     interpreter.resize_tensor_input(entry['index'], batch.shape)
     interpreter.allocate_tensors()

@@ -154,8 +154,7 @@ def _freeze_function(function, output_node_names=None):
             node.attr['T'].type = tensor.dtype.as_datatype_enum
             outputs.append(name)
         outputs = tuple(outputs)
-    graph_def = tf.compat.v1.graph_util.extract_sub_graph(
-        graph_def, list(outputs))
+    graph_def = tf1_graph.subgraph(graph_def, outputs)
     present = {node.name for node in graph_def.node}
     return FrozenGraph(graph_def, tuple(i for i in inputs if i in present),
                        outputs)

@@ -8,6 +8,7 @@ of its value under the same name, keeping only what the outputs need.
 
 import numpy as np
 import tensorflow as tf
+from tensorflow.python.util import deprecation
 
 from tf_prune.core import errors
 from tf_prune.core.checkpoint_dirs import latest_checkpoint
@@ -128,8 +129,35 @@ def strip_pruning_vars_fn(input_graph_def, output_node_names):
     masked = {node.name: node.name for node in input_graph_def.node
               if MASKED_WEIGHT_NAME in node.name}
     stripped = fold_constants(input_graph_def, masked)
-    return tf.compat.v1.graph_util.extract_sub_graph(
-        stripped, list(output_node_names))
+    return subgraph(stripped, output_node_names)
+
+
+def subgraph(graph_def, output_node_names):
+    """The nodes `output_node_names` need, in their order in `graph_def`.
+
+    TF's `extract_sub_graph` does the same, and logs its own deprecation.
+
+    Args:
+      graph_def: a GraphDef holding every output node.
+      output_node_names: the nodes to keep, with all they read (data and
+        control inputs).
+
+    Returns:
+      A new GraphDef.
+    """
+    nodes = {node.name: node for node in graph_def.node}
+    needed = set()
+    pending = list(output_node_names)
+    while pending:
+        name = pending.pop()
+        if name not in needed:
+            needed.add(name)
+            pending.extend(_node_names(nodes[name].input))
+    kept = tf.compat.v1.GraphDef()
+    kept.versions.CopyFrom(graph_def.versions)
+    kept.library.CopyFrom(graph_def.library)
+    kept.node.extend(node for node in graph_def.node if node.name in needed)
+    return kept
 
 
 def graph_def_from_checkpoint(checkpoint_dir, output_node_names):
@@ -168,5 +196,8 @@ def graph_def_from_checkpoint(checkpoint_dir, output_node_names):
             raise errors.ModelFileError(
                 f'checkpoint {prefix} is unreadable: '
                 f'{errors.one_line(error)}') from error
-        return tf.compat.v1.graph_util.convert_variables_to_constants(
-            session, graph_def, list(output_node_names))
+        # contrib's own freezing, still TF's; its deprecation notice is
+        # TF's to act on, not the user's.
+        with deprecation.silence():
+            return tf.compat.v1.graph_util.convert_variables_to_constants(
+                session, graph_def, list(output_node_names))

@@ -5,6 +5,8 @@ temporary file beside its output, renamed once complete, so a crash never
 leaves a half-written output.
 """
 
+import warnings
+
 import numpy as np
 import tensorflow as tf
 
@@ -39,17 +41,33 @@ def frozen_graph(model, path, output_node_names=None):
     return frozen
 
 
-def _representative_dataset(representative_data, count=100):
+def _representative_dataset(representative_data, input_specs, count=100):
+    """The converter's calibration batches, checked against the inputs.
+
+    Raises:
+      ValueError: no data, or arrays or a dataset whose examples do not have
+        the model's input shape (the converter would fail with a traceback).
+    """
     if representative_data is None:
         raise ValueError("quantize='int8' needs representative_data: input "
                          "batches to calibrate the activations' ranges")
     if callable(representative_data):
         return representative_data
+    data = representative_data
+    if isinstance(data, np.ndarray):
+        data = tf.data.Dataset.from_tensor_slices(data).batch(1)
+    shapes = [spec.shape[1:] for spec in tf.nest.flatten(data.element_spec)]
+    expected = [spec.shape[1:] for spec in input_specs]
+    if len(shapes) != len(expected) or not all(
+            shape.is_compatible_with(want)
+            for shape, want in zip(shapes, expected)):
+        raise ValueError(
+            f'representative_data holds examples of shape '
+            f'{", ".join(str(tuple(s)) for s in shapes)}; the model takes '
+            f'{", ".join(str(tuple(s)) for s in expected)} (one example per '
+            f'row)')
 
     def batches():
-        data = representative_data
-        if isinstance(data, np.ndarray):
-            data = tf.data.Dataset.from_tensor_slices(data).batch(1)
         for i, batch in enumerate(data):
             if i == count:
                 break
@@ -58,9 +76,18 @@ def _representative_dataset(representative_data, count=100):
     return batches
 
 
+class _Converted(tf.Module):
+    """What the converter is given: the function and what it computes with."""
+
+    def __init__(self, function):
+        super().__init__()
+        self.function = function
+
+
 def _convert(frozen, sparse, quantize, representative_data):
+    function = frozen.function()
     converter = tf.lite.TFLiteConverter.from_concrete_functions(
-        [frozen.function()])
+        [function], _Converted(function))
     optimizations = []
     if sparse:
         optimizations.append(tf.lite.Optimize.EXPERIMENTAL_SPARSITY)
@@ -70,11 +97,15 @@ def _convert(frozen, sparse, quantize, representative_data):
         converter.target_spec.supported_types = [tf.float16]
     if quantize == 'int8':
         converter.representative_dataset = _representative_dataset(
-            representative_data)
+            representative_data, function.structured_input_signature[0])
         converter.target_spec.supported_ops = [
             tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
     converter.optimizations = optimizations
-    return converter.convert()
+    with warnings.catch_warnings():
+        # "Statistics for quantized inputs were expected": the inputs stay
+        # float by design.
+        warnings.filterwarnings('ignore', 'Statistics for quantized inputs')
+        return converter.convert()
 
 
 def _stripped_copy(model):
@@ -123,18 +154,21 @@ def tflite(model, path, sparse=True, quantize=None, representative_data=None,
 
     Raises:
       StripError: a pruned subclassed model (strip it first).
-      ValueError: an unknown `quantize`, 'int8' without data, or 'dynamic'
-        with `sparse` (TFLite's XNNPACK delegate, on by default, cannot run
-        sparse hybrid kernels, so such a file fails at load).
+      ValueError: an unknown `quantize`; 'int8' without data, or with data
+        not shaped as the model's inputs; 'dynamic' or 'int8' with `sparse`
+        (LiteRT's XNNPACK delegate, on by default, cannot run sparse int8
+        kernels, so such a file fails at load; and sparse int8 Dense
+        kernels convert to wrong outputs).
     """
     if quantize not in QUANTIZE_MODES:
         raise ValueError(f'quantize={quantize!r}; use one of '
                          f'{", ".join(map(str, QUANTIZE_MODES))}')
-    if quantize == 'dynamic' and sparse:
+    if quantize in ('dynamic', 'int8') and sparse:
         raise ValueError(
-            "quantize='dynamic' with sparse=True writes sparse hybrid "
-            "kernels that TFLite's default XNNPACK delegate cannot run; use "
-            "quantize='int8' or 'float16', or sparse=False")
+            f"quantize={quantize!r} with sparse=True writes sparse int8 "
+            f"kernels that LiteRT's default XNNPACK delegate cannot run (and "
+            f"int8 ones that compute wrong outputs on a pruned Dense layer); "
+            f"use sparse=False, or quantize='float16'")
     if not isinstance(model, frozen_lib.FrozenGraph):
         model = _stripped_copy(model)
     frozen = frozen_lib.as_frozen_graph(model, output_node_names)
