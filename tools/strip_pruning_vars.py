@@ -78,14 +78,17 @@ def _output_path():
     if filename == _DEFAULT_FILENAME:
         stem = os.path.splitext(filename)[0]
         filename = stem + sources.FORMATS[FLAGS.output_format]
-    directory = FLAGS.output_dir
-    try:
-        os.makedirs(directory, exist_ok=True)
-    except OSError as error:
-        raise ValueError(f'cannot create --output_dir={directory}: '
-                         f'{error.strerror}') from error
-    if not os.access(directory, os.W_OK):
-        raise ValueError(f'--output_dir={directory} is not writable')
+    directory = os.path.abspath(FLAGS.output_dir)
+    # Checked now, made only when the output is written: bad input found
+    # later leaves no empty directory behind.
+    existing = directory
+    while not os.path.exists(existing):
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing):
+        raise ValueError(f'cannot create --output_dir={FLAGS.output_dir}: '
+                         f'{existing} is not a directory')
+    if not os.access(existing, os.W_OK):
+        raise ValueError(f'--output_dir={FLAGS.output_dir} is not writable')
     return os.path.join(directory, filename)
 
 

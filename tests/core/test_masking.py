@@ -139,6 +139,7 @@ def test_identical_to_top_k_reference(name, sparsity):
 # XLA compiles for tens of seconds on CPU: only the large shape (whose
 # element-wise passes are fused kernels of their own) is compiled; the
 # controller's use_tpu test compiles a small one.
+@pytest.mark.slow
 @pytest.mark.parametrize('shape,jit_compile', [
     ([40, 25], False), ([600, 300], False), ([600, 300], True)])
 def test_tf_function_and_xla_give_the_eager_result(shape, jit_compile):

@@ -128,6 +128,7 @@ def test_block_sparsity_through_the_controller():
     assert mask.mean() == 0.5
 
 
+@pytest.mark.slow
 def test_use_tpu_compiles_the_update_with_xla_and_agrees():
     weights = {'a': np.random.default_rng(3).normal(size=(6, 8))}
     spec = 'target_sparsity=0.7,threshold_decay=0.5,pruning_frequency=1'

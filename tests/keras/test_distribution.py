@@ -66,6 +66,7 @@ def _two_workers(tmp_path, mode):
     return [dict(np.load(out)) for out in outs]
 
 
+@pytest.mark.slow
 def test_multi_worker_custom_loop_gives_identical_masks_and_no_extra_all_reduce(
         tmp_path):
     first, second = _two_workers(tmp_path, 'loop')
@@ -79,6 +80,7 @@ def test_multi_worker_custom_loop_gives_identical_masks_and_no_extra_all_reduce(
     assert int(first['all_reduce_pruned']) == int(first['all_reduce_dense']) > 0
 
 
+@pytest.mark.slow
 def test_keras_fit_under_multi_worker_fails_with_or_without_tf_prune(tmp_path):
     # keras-team/keras#20585: Keras 3's fit cannot run under
     # MultiWorkerMirroredStrategy in TF 2.21; the README says so and shows the

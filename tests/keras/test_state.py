@@ -5,6 +5,7 @@ import sys
 
 import keras
 import numpy as np
+import pytest
 import tensorflow as tf
 
 import tf_prune
@@ -51,6 +52,7 @@ def _train(ckpt_dir, first_epoch, last_epoch, out):
     return dict(np.load(out))
 
 
+@pytest.mark.slow
 def test_resumed_training_reproduces_an_uninterrupted_run_bit_for_bit(tmp_path):
     whole = _train(tmp_path / 'whole', 0, 4, tmp_path / 'whole.npz')
     _train(tmp_path / 'parts', 0, 2, tmp_path / 'first.npz')

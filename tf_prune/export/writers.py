@@ -131,9 +131,8 @@ def tflite(model, path, sparse=True, quantize=None, representative_data=None,
 
     A pruned Keras model is stripped first (the file is the one
     `tflite(strip_pruning(model), ...)` writes). The input's batch dimension
-    stays open, except for a Keras model whose
-    loop over time (LSTM, GRU) TFLite converts only with a static batch: it
-    gets batch size 1.
+    stays open, except for a Keras model whose loop over time (LSTM, GRU)
+    TFLite converts only with a static batch: it gets batch size 1.
 
     Args:
       model: a Keras model (pruned or not) or a `FrozenGraph`.
