@@ -335,8 +335,9 @@ def find_wrappers(model):
     return list(found.values())
 
 
-# The graph (a traced step, or eager's global graph) warned of last.
-_warned_graph = [lambda: None]
+# The graphs (traced steps, or eager's global graph) already warned of;
+# weak, so a traced step's graph is not kept alive by the warning.
+_warned_graphs = weakref.WeakSet()
 
 
 def _warn_uncontrolled(wrapper):
@@ -346,9 +347,9 @@ def _warn_uncontrolled(wrapper):
     however it was made: pruned, loaded, cloned or rebuilt.
     """
     graph = tf.compat.v1.get_default_graph()
-    if _warned_graph[0]() is graph:
+    if graph in _warned_graphs:
         return
-    _warned_graph[0] = weakref.ref(graph)
+    _warned_graphs.add(graph)
     logging.warning(
         'PruneWrapper %s is trained, but no tf_prune.Pruning updates its '
         'masks, so it stays dense: pass tf_prune.PruningCallback(hparams) to '
