@@ -64,18 +64,14 @@ class WeightPlan:
     """One weight's pruning hparams, resolved once from the maps.
 
     Attributes:
-      name: the weight's name, `<layer>/<weight>` (e.g. `conv1/kernel`).
       scale: `its target / target_sparsity` (float32) for a weight a
         `weight_sparsity_map` pattern matches, else None.
-      block_dims: [height, width] from `block_dims_map` or
-        `block_height`/`block_width`; -1 is the whole dimension.
       mask_arguments: the keyword arguments of `update_mask` for this
-        weight (threshold_decay, block_dims, block_pooling_function,
-        method, nbins).
+        weight: threshold_decay, block_dims (from `block_dims_map` or
+        `block_height`/`block_width`; -1 is the whole dimension),
+        block_pooling_function, method, nbins.
     """
-    name: str
     scale: object
-    block_dims: tuple
     mask_arguments: dict
 
     def sparsity(self, global_sparsity):
@@ -115,7 +111,7 @@ def plan_weight(hparams, weight_name):
     scale = (None if target is None
              else np.float32(target) / np.float32(hparams.target_sparsity))
     return WeightPlan(
-        name=weight_name, scale=scale, block_dims=tuple(dims),
+        scale=scale,
         mask_arguments={
             'threshold_decay': hparams.threshold_decay,
             'block_dims': tuple(dims),

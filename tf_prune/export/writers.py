@@ -114,10 +114,8 @@ def _stripped_copy(model):
     Raises:
       StripError: a pruned subclassed model, which strips only in place.
     """
-    if not find_wrappers(model):
-        return model
-    if not _internals.is_graph_model(model) and not isinstance(
-            model, PruneWrapper):
+    if find_wrappers(model) and not _internals.is_graph_model(model) and (
+            not isinstance(model, PruneWrapper)):
         raise errors.StripError(
             f'{model.name} is a pruned subclassed model, which strips in '
             f'place only; call tf_prune.strip_pruning(model) first, then '
