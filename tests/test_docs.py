@@ -464,6 +464,7 @@ PYTHON_CHECKS = {
     'hparams_update_mask': _check_hparams_update_mask,
     'contrib_flags': _check_contrib_flags,
     'contrib_strip_python': _check_contrib_strip_python,
+    'compat_v1_graph': _check_output_only,
     'tfmot_polynomial_decay': _check_tfmot_polynomial_decay,
     'export_writers': _check_export_writers,
     'troubleshooting_save': _check_troubleshooting_save,
@@ -602,6 +603,20 @@ def _check_export_bazel(block):
     assert 'build --compilation_mode=opt' in bazelrc
 
 
+def _check_compat_v1_example(block):
+    """The example's flags are its defaults; the strip reads its
+    --train_dir and the example's output node."""
+    train, strip = commands(block.text)
+    _check_example_flags(dataclasses.replace(block, text=train))
+    words = _words(strip)
+    train_dir = re.search(r'--train_dir=(\S+)', train).group(1)
+    assert words[:2] == ['.venv/bin/python', 'tools/strip_pruning_vars.py']
+    assert f'--checkpoint_dir={train_dir}' in words
+    assert '--output_node_names=probabilities' in words
+    source = (ROOT / 'examples/cifar10_style_v1.py').read_text()
+    assert "name='probabilities'" in source
+
+
 # Too slow for this suite, with what they are checked against instead.
 CHECKED = {
     # the whole suite and the demo: their recipes in the Makefile
@@ -615,6 +630,7 @@ CHECKED = {
     'quickstart_example_lstm': _check_example_flags,
     # times a 16M-element sort: its (absent) flags are its defaults
     'quickstart_example_mask_engine': _check_example_flags,
+    'compat_v1_example': _check_compat_v1_example,
     # Bazel builds: the Makefile's bazel-tool recipe and tests/BUILD
     'export_bazel': _check_export_bazel,
 }

@@ -8,7 +8,9 @@ import re
 import subprocess
 import sys
 
+import numpy as np
 import pytest
+import tensorflow as tf
 
 from tests.conftest import ROOT, project_env
 from tests.helpers.tensorboard_read import LogDir
@@ -178,6 +180,59 @@ def test_custom_training_loop_follows_contribs_spec_and_resumes(tmp_path):
     assert 'Continuing from step 30.' in stdout
     assert 'Step 40: test accuracy' in stdout
     assert 'step 10:' not in stdout
+
+
+def _trained_and_stripped_outputs(train_dir, stripped_pb, images):
+    """The trained graph's and the stripped graph's `probabilities`."""
+    v1 = tf.compat.v1
+    prefix = v1.train.latest_checkpoint(str(train_dir))
+    with tf.Graph().as_default() as graph, v1.Session(graph=graph) as sess:
+        v1.train.import_meta_graph(prefix + '.meta').restore(sess, prefix)
+        trained = sess.run('probabilities:0', {'images:0': images})
+    graph_def = v1.GraphDef.FromString(stripped_pb.read_bytes())
+    with tf.Graph().as_default() as graph, v1.Session(graph=graph) as sess:
+        tf.import_graph_def(graph_def, name='')
+        ops = {node.op for node in graph_def.node}
+        stripped = sess.run('probabilities:0', {'images:0': images})
+    return trained, stripped, ops
+
+
+@pytest.mark.slow
+def test_tf1_example_trains_prunes_resumes_and_strips(tmp_path):
+    spec = ('name=cifar10_pruning,begin_pruning_step=10,target_sparsity=0.9,'
+            'sparsity_function_begin_step=10,sparsity_function_end_step=20,'
+            'pruning_frequency=5,weight_sparsity_map=[conv1:0.9,conv2/weights:0.8]')
+    train_dir = tmp_path / 'train'
+    args = [f'--train_dir={train_dir}', f'--pruning_hparams={spec}',
+            '--log_frequency=10', '--save_checkpoint_steps=15',
+            '--batch_size=32']
+    stdout = _ok(_run('examples/cifar10_style_v1.py', *args, '--max_steps=25'))
+    assert 'Step 25: test accuracy' in stdout
+    stdout = _ok(_run('examples/cifar10_style_v1.py', *args, '--max_steps=30'))
+    assert 'Continuing from step 25.' in stdout
+    assert 'step 10:' not in stdout and 'step 30: loss' in stdout
+    sparsity = dict(re.findall(r'^  (\S+)\s+sparsity ([\d.]+)$', stdout,
+                               re.MULTILINE))
+    assert sparsity == {'conv1/mask': '0.9000', 'conv2/mask': '0.8000',
+                        'local3/mask': '0.9000', 'local4/mask': '0.9000',
+                        'softmax_linear/mask': '0.9000'}
+    # contrib's summaries, every --log_frequency steps, after that step's
+    # update: the schedule starts at 0 at step 10 and reaches 0.9 at 20.
+    tag = 'cifar10_pruning_summaries/conv1/mask/sparsity'
+    series = LogDir(train_dir).chart_series('.', f'^{tag}$')[tag]
+    assert [value for _, value in series] == pytest.approx(
+        [0.0, 0.0, 0.9, 0.9], abs=1e-6)
+
+    strip = _run('tools/strip_pruning_vars.py', f'--checkpoint_dir={train_dir}',
+                 '--output_node_names=probabilities',
+                 f'--output_dir={tmp_path / "stripped"}')
+    assert strip.returncode == 0, strip.stderr
+    images = np.random.default_rng(0).uniform(size=(16, 28, 28, 1)).astype(
+        np.float32)
+    trained, stripped, ops = _trained_and_stripped_outputs(
+        train_dir, tmp_path / 'stripped' / 'pruning_stripped.pb', images)
+    np.testing.assert_allclose(stripped, trained, atol=1e-5)
+    assert not ops & {'VariableV2', 'VarHandleOp', 'Assign', 'AssignVariableOp'}
 
 
 def test_lstm_example_prunes_whole_1x4_blocks(tmp_path):
