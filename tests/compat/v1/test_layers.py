@@ -8,7 +8,6 @@ TF1 modes through `contrib_suite.py`.
 
 import numpy as np
 import tensorflow as tf
-from tensorflow.python.ops import rnn_cell as tf_rnn_cells
 
 from tests.conftest import GOLDEN_DIR
 from tf_prune.compat.v1.layers import core_layers
@@ -149,7 +148,7 @@ def test_layer_classes_scope_variables_as_tf1_layers_did():
 
 def test_masked_lstm_cell_with_a_projection_masks_only_its_kernel():
     with tf.Graph().as_default() as graph:
-        cell = tf_rnn_cells.MultiRNNCell([
+        cell = rnn_cells.MultiRNNCell([
             rnn_cells.MaskedLSTMCell(8, num_proj=4, use_peepholes=True),
             rnn_cells.MaskedBasicLSTMCell(6, state_is_tuple=True)])
         outputs, _ = v1.nn.dynamic_rnn(cell, tf.ones((2, 3, 5)),
@@ -185,8 +184,3 @@ def test_masked_entries_get_no_gradient():
             value = session.run(gradient)
     np.testing.assert_array_equal(value, [[2., 0.], [0., 2.], [2., 2.]])
 
-
-def test_importing_the_layers_changed_no_global_setting():
-    assert tf.executing_eagerly()
-    assert v1.resource_variables_enabled()
-    assert v1.control_flow_v2_enabled()

@@ -2,8 +2,9 @@
 
 contrib wrapped `tf.contrib.slim.learning.train`, running `mask_update_op`
 after every training step. slim is gone from TF 2; this module keeps the
-same signature and loop on TF 2's `tf.compat.v1.train.Supervisor`, as slim
-ran it:
+same signature and loop, on TF 2's `tf.compat.v1.train.MonitoredSession`
+(slim's `Supervisor` runs its services in threads, which do not see a graph
+built in a `tf.Graph().as_default()` block):
 
     train_op = optimizer.minimize(loss, global_step=global_step)
     p = pruning.Pruning(pruning.get_pruning_hparams().parse(spec))
@@ -11,6 +12,7 @@ ran it:
                    number_of_steps=1000)
 """
 
+import os
 import time
 
 import tensorflow as tf
@@ -56,8 +58,13 @@ def _default_step_kwargs(global_step, number_of_steps, log_every_n_steps):
     return {'should_stop': should_stop, 'should_log': should_log}
 
 
-def _check_supported(master, sync_optimizer, trace_every_n_steps,
+def _check_supported(master, is_chief, sync_optimizer, trace_every_n_steps,
                      startup_delay_steps, number_of_steps, log_every_n_steps):
+    if not is_chief:
+        raise ValueError(
+            'is_chief=False waits for a chief in another process; '
+            'tf_prune.compat.v1.learning.train runs in this process only, as '
+            'the chief')
     if master:
         raise ValueError(
             f'master={master!r}: tf_prune.compat.v1.learning.train runs in '
@@ -112,7 +119,7 @@ def train(train_op, logdir, mask_update_op, train_step_fn=train_step,
       log_every_n_steps: how often the default step logs the loss.
       graph: the graph; the default graph when None.
       master: must be '' (one process).
-      is_chief: whether this process initializes and saves.
+      is_chief: must be True (this process is the chief).
       global_step: the global step; the graph's when None.
       number_of_steps: stop when the global step reaches it; None runs
         until `train_step_fn` says to stop.
@@ -141,7 +148,7 @@ def train(train_op, logdir, mask_update_op, train_step_fn=train_step,
     """
     if train_op is None:
         raise ValueError('train_op cannot be None.')
-    _check_supported(master, sync_optimizer, trace_every_n_steps,
+    _check_supported(master, is_chief, sync_optimizer, trace_every_n_steps,
                      startup_delay_steps, number_of_steps, log_every_n_steps)
     graph = graph or v1.get_default_graph()
     with graph.as_default():
@@ -150,35 +157,58 @@ def train(train_op, logdir, mask_update_op, train_step_fn=train_step,
         if train_step_kwargs == _USE_DEFAULT:
             train_step_kwargs = _default_step_kwargs(
                 global_step, number_of_steps, log_every_n_steps)
-        supervisor_kwargs = dict(
-            graph=graph, is_chief=is_chief, logdir=logdir,
-            init_feed_dict=init_feed_dict, init_fn=init_fn,
-            global_step=global_step, saver=saver,
-            save_summaries_secs=save_summaries_secs,
-            save_model_secs=save_interval_secs)
-        # Left out, the Supervisor's own defaults are slim's.
-        for name, value in (('init_op', init_op),
-                            ('local_init_op', local_init_op),
-                            ('ready_op', ready_op),
-                            ('summary_op', summary_op),
-                            ('summary_writer', summary_writer)):
-            if value is not _USE_DEFAULT:
-                supervisor_kwargs[name] = value
-        supervisor = v1.train.Supervisor(**supervisor_kwargs)
-
-    total_loss = None
-    with supervisor.managed_session(start_standard_services=False,
-                                    config=session_config) as sess:
-        if is_chief and logdir:
-            supervisor.start_standard_services(sess)
-        while not supervisor.should_stop():
-            total_loss, should_stop = train_step_fn(
-                sess, train_op, global_step, train_step_kwargs)
-            sess.run(mask_update_op)
-            if should_stop:
-                logging.info('Stopping training.')
-                break
-        if logdir and is_chief:
-            supervisor.saver.save(sess, supervisor.save_path,
-                                  global_step=supervisor.global_step)
+        scaffold = _scaffold(init_op, init_feed_dict, local_init_op, init_fn,
+                             ready_op, summary_op, saver)
+        # slim's summary_op=None is no summaries; a Scaffold's is the default.
+        if summary_op is None:
+            summary_writer = None
+        hooks = _hooks(logdir, scaffold, save_summaries_secs, summary_writer,
+                       save_interval_secs)
+        session_creator = v1.train.ChiefSessionCreator(
+            scaffold=scaffold, checkpoint_dir=logdir, config=session_config)
+        total_loss = None
+        with v1.train.MonitoredSession(session_creator, hooks) as sess:
+            while not sess.should_stop():
+                total_loss, should_stop = train_step_fn(
+                    sess, train_op, global_step, train_step_kwargs)
+                # Outside the hooks: they acted on the step itself.
+                sess.run_step_fn(
+                    lambda step_context: step_context.session.run(
+                        mask_update_op))
+                if should_stop:
+                    logging.info('Stopping training.')
+                    break
+            if logdir:
+                # The last checkpoint holds the last mask update.
+                sess.run_step_fn(lambda step_context: scaffold.saver.save(
+                    step_context.session, os.path.join(logdir, 'model.ckpt'),
+                    global_step=global_step))
     return total_loss
+
+
+def _scaffold(init_op, init_feed_dict, local_init_op, init_fn, ready_op,
+              summary_op, saver):
+    """A Scaffold of the arguments given; its defaults are slim's."""
+    arguments = {'init_feed_dict': init_feed_dict, 'saver': saver}
+    if init_fn is not None:
+        arguments['init_fn'] = lambda scaffold, session: init_fn(session)
+    for name, value in (('init_op', init_op), ('local_init_op', local_init_op),
+                        ('ready_op', ready_op), ('summary_op', summary_op)):
+        if value is not _USE_DEFAULT and value is not None:
+            arguments[name] = value
+    return v1.train.Scaffold(**arguments)
+
+
+def _hooks(logdir, scaffold, save_summaries_secs, summary_writer,
+           save_interval_secs):
+    """The checkpoint and summary hooks for `logdir` (none without one)."""
+    if not logdir:
+        return []
+    hooks = [v1.train.CheckpointSaverHook(
+        logdir, save_secs=save_interval_secs, scaffold=scaffold)]
+    if summary_writer is not None:
+        writer = (None if summary_writer is _USE_DEFAULT else summary_writer)
+        hooks.append(v1.train.SummarySaverHook(
+            save_secs=save_summaries_secs, output_dir=logdir,
+            summary_writer=writer, scaffold=scaffold))
+    return hooks
