@@ -1,15 +1,20 @@
-"""contrib-shaped TF1 training checkpoints, for the strip tests.
+"""contrib's TF1 training checkpoints, for the strip tests.
 
-contrib's masked layers keep a `mask` and a `threshold` beside each pruned
-weight and compute `<scope>/<weight>/masked_weight = mask * weight`, which
-the layer then uses. contrib is gone from TF 2, so these builders make the
-same variables and nodes with `tf.compat.v1`, for the three models of
-contrib's `strip_pruning_vars_test` (conv, fully connected, a two-layer
-LSTM run by `static_rnn`), optionally with partitioned weights and masks.
+The three models of contrib's `strip_pruning_vars_test` (conv, fully
+connected, a two-layer LSTM run by `static_rnn`), built with contrib's own
+API in `tf_prune.compat.v1`: each masked layer keeps a `mask` and a
+`threshold` beside its weight and computes with
+`<scope>/weights/masked_weight = mask * weight`. Optionally every variable
+is partitioned, as a variable scope's partitioner does.
 """
+
+import re
 
 import numpy as np
 import tensorflow as tf
+
+from tf_prune.compat.v1 import layers
+from tf_prune.compat.v1 import rnn_cells
 
 v1 = tf.compat.v1
 
@@ -17,72 +22,46 @@ INPUT = 'inputs'
 OUTPUT = 'outputs'
 
 
-def _masked_weight(name, shape, partitions):
-    """contrib's apply_mask: mask, threshold and the masked-weight node."""
-    partitioner = (v1.fixed_size_partitioner(partitions) if partitions
-                   else None)
-    weight = v1.get_variable(name, shape, partitioner=partitioner)
-    mask = v1.get_variable('mask', shape, initializer=v1.ones_initializer(),
-                           trainable=False, partitioner=partitioner)
-    v1.get_variable('threshold', [], initializer=v1.zeros_initializer(),
-                    trainable=False)
-    scope = v1.get_variable_scope().name
-    with tf.name_scope(f'{scope}/{name}/'):
-        return tf.multiply(mask, weight, name='masked_weight')
+def _partitioned(partitions):
+    """A variable scope splitting the variables of rank >= 1 in parts."""
+    def partitioner(shape, dtype):
+        # A scalar (a threshold) cannot be split.
+        if shape.ndims == 0:
+            return []
+        return v1.fixed_size_partitioner(partitions)(shape, dtype=dtype)
+    return v1.variable_scope(v1.get_variable_scope(),
+                             partitioner=partitioner if partitions else None)
 
 
 def conv_model(inputs, partitions):
     """Five 3x3 convolutions of 4 + 7(i+1) filters (scopes `Conv_i`)."""
     x = inputs
-    with v1.variable_scope('conv_model'):
+    with _partitioned(partitions), v1.variable_scope('conv_model'):
         for i in range(5):
-            with v1.variable_scope(f'Conv_{i}'):
-                kernel = _masked_weight(
-                    'weights', [3, 3, x.shape[-1], 4 + 7 * (i + 1)],
-                    partitions)
-                x = tf.nn.relu(tf.nn.conv2d(x, kernel, 1, 'SAME'))
+            x = layers.masked_conv2d(x, 4 + 7 * (i + 1), 3,
+                                     scope=f'Conv_{i}')
     return x
 
 
 def fc_model(inputs, partitions):
     """Three fully connected layers of 4 + 7(i+1) units."""
     x = inputs
-    with v1.variable_scope('fc_model'):
+    with _partitioned(partitions), v1.variable_scope('fc_model'):
         for i in range(3):
-            with v1.variable_scope(f'fully_connected_{i}'):
-                weights = _masked_weight(
-                    'weights', [x.shape[-1], 4 + 7 * (i + 1)], partitions)
-                biases = v1.get_variable('biases', [4 + 7 * (i + 1)])
-                x = tf.nn.relu(tf.matmul(x, weights) + biases)
+            x = layers.masked_fully_connected(
+                x, 4 + 7 * (i + 1), scope=f'fully_connected_{i}')
     return x
 
 
 def lstm_model(inputs, partitions, steps=3, units=10):
-    """Two masked basic LSTM cells (forget bias 0), unrolled over `steps`.
-
-    As `MultiRNNCell([MaskedBasicLSTMCell(10)] * 2)` under `static_rnn`: the
-    masked kernel is computed once and read at every step.
-    """
-    batch = tf.shape(inputs)[0]
-    layer_inputs = [inputs] * steps
-    with v1.variable_scope('rnn/multi_rnn_cell'):
-        for layer in range(2):
-            with v1.variable_scope(f'cell_{layer}/basic_lstm_cell'):
-                depth = layer_inputs[0].shape[-1] + units
-                kernel = _masked_weight('kernel', [depth, 4 * units],
-                                        partitions)
-                bias = v1.get_variable('bias', [4 * units],
-                                       initializer=v1.zeros_initializer())
-            c = h = tf.zeros([batch, units])
-            outputs = []
-            for x in layer_inputs:
-                gates = tf.matmul(tf.concat([x, h], 1), kernel) + bias
-                i, j, f, o = tf.split(gates, 4, axis=1)
-                c = c * tf.sigmoid(f) + tf.sigmoid(i) * tf.tanh(j)
-                h = tf.tanh(c) * tf.sigmoid(o)
-                outputs.append(h)
-            layer_inputs = outputs
-    return layer_inputs[-1]
+    """Two masked basic LSTM cells (forget bias 0) under `static_rnn`."""
+    with _partitioned(partitions):
+        cell = rnn_cells.MultiRNNCell([
+            rnn_cells.MaskedBasicLSTMCell(units, forget_bias=0.0)
+            for _ in range(2)])
+        outputs, _ = v1.nn.static_rnn(cell, [inputs] * steps,
+                                      dtype=tf.float32)
+    return outputs[-1]
 
 
 MODELS = {
@@ -113,7 +92,7 @@ def write_checkpoint(directory, kind, partitions=0, seed=0):
         outputs = tf.identity(build(inputs, partitions), name=OUTPUT)
         step = v1.train.get_or_create_global_step()
         masks = [v for v in v1.global_variables()
-                 if '/mask' in v.name]
+                 if re.search(r'/mask(/part_\d+)?:0$', v.name)]
         with v1.Session() as session:
             session.run(v1.global_variables_initializer())
             for mask in masks:
