@@ -190,3 +190,128 @@ def test_str_parses_back_to_equal_values(overrides):
             assert math.isnan(back[name])
         else:
             assert back[name] == value, name
+
+
+# Specs that passed validation, then crashed or wrapped (issue 16).
+
+_DEEP_NESTING = '(' * 500 + 'a' + ')' * 500
+
+
+@pytest.mark.parametrize('hparam, entry, error', [
+    ('weight_sparsity_map', 'a{4294967296}:0.5', 'OverflowError'),
+    ('weight_sparsity_map', f'{_DEEP_NESTING}:0.5', 'RecursionError'),
+    ('block_dims_map', 'a{4294967296}:2x2', 'OverflowError'),
+    ('block_dims_map', f'{_DEEP_NESTING}:2x2', 'RecursionError'),
+    ('block_dims_map', 'a**:2x2', 'bad regex'),
+])
+def test_regexes_python_cannot_compile_are_value_errors(hparam, entry, error):
+    hp = tf_prune.get_pruning_hparams().parse(f'{hparam}=[{entry}]')
+    with pytest.raises(ValueError) as raised:
+        hp.validate()
+    message = str(raised.value)
+    assert message.startswith(f'{hparam} entry {entry!r}')
+    assert error in message and '\n' not in message
+    if error != 'bad regex':
+        assert 'use smaller repeat counts and fewer nested groups' in message
+
+
+_INT32_MAX = 2**31 - 1
+_STEP_HPARAMS = ['begin_pruning_step', 'end_pruning_step',
+                 'sparsity_function_begin_step', 'sparsity_function_end_step',
+                 'pruning_frequency']
+
+
+def _step_spec(name, value):
+    """A spec setting one step hparam, with the others consistent with it."""
+    others = {'begin_pruning_step': 'end_pruning_step=-1',
+              'sparsity_function_begin_step':
+                  f'sparsity_function_end_step={_INT32_MAX}'}
+    return ','.join(filter(None, [f'{name}={value}', others.get(name)]))
+
+
+@pytest.mark.parametrize('name', _STEP_HPARAMS)
+@pytest.mark.parametrize('value', [2**31, 4294967396, int('9' * 400)])
+def test_steps_beyond_int32_are_rejected_naming_the_range(name, value):
+    if name == 'sparsity_function_begin_step':
+        value = _INT32_MAX  # not below the end step, which cannot be larger
+        spec = f'{name}={value},sparsity_function_end_step={2**31}'
+        name = 'sparsity_function_end_step'
+    else:
+        spec = _step_spec(name, value)
+    hp = tf_prune.get_pruning_hparams().parse(spec)
+    with pytest.raises(ValueError, match=(
+            f'^{name} must be .*{_INT32_MAX}\\] \\(steps are int32')):
+        hp.validate()
+
+
+@pytest.mark.parametrize('name', _STEP_HPARAMS)
+def test_steps_up_to_int32_max_are_valid(name):
+    if name == 'sparsity_function_begin_step':
+        spec = f'{name}={_INT32_MAX - 1},sparsity_function_end_step={_INT32_MAX}'
+    else:
+        spec = _step_spec(name, _INT32_MAX)
+    tf_prune.get_pruning_hparams().parse(spec).validate()
+
+
+_FLOAT_HPARAMS = ['threshold_decay', 'initial_sparsity', 'target_sparsity',
+                  'sparsity_function_exponent', 'gradient_decay_rate']
+
+
+@pytest.mark.parametrize('name', _FLOAT_HPARAMS)
+@pytest.mark.parametrize('value', ['nan', 'inf', '-inf'])
+def test_non_finite_floats_are_rejected(name, value):
+    hp = tf_prune.get_pruning_hparams().parse(f'{name}={value}')
+    with pytest.raises(ValueError, match=f'^{name} must be in'):
+        hp.validate()
+
+
+@pytest.mark.parametrize('value', ['-1', '0', '1e-40', '1e39'])
+def test_exponents_the_schedule_cannot_honour_are_rejected(value):
+    hp = tf_prune.get_pruning_hparams().parse(
+        f'sparsity_function_exponent={value}')
+    with pytest.raises(ValueError, match=(
+            r'^sparsity_function_exponent must be in \[1.1754943508222875e-38, '
+            r'3.4028234663852886e\+38\] \(a positive float32; 1 is linear')):
+        hp.validate()
+
+
+@pytest.mark.parametrize('value', ['1', '3', '0.25', '100'])
+def test_positive_exponents_are_valid(value):
+    tf_prune.get_pruning_hparams().parse(
+        f'sparsity_function_exponent={value}').validate()
+
+
+@pytest.mark.parametrize('entry', ['a:nan', 'a:-0.5', 'a:-inf'])
+def test_weight_map_sparsities_below_zero_or_nan_are_rejected(entry):
+    hp = tf_prune.get_pruning_hparams().parse(f'weight_sparsity_map=[{entry}]')
+    with pytest.raises(ValueError, match=(
+            f"weight_sparsity_map entry '{entry}': sparsity must be in "
+            r'\[0, 1\)')):
+        hp.validate()
+
+
+def test_weight_map_scaled_above_one_is_rejected():
+    hp = tf_prune.get_pruning_hparams().parse(
+        'initial_sparsity=0.9,target_sparsity=0.1,weight_sparsity_map=[a:0.5]')
+    with pytest.raises(ValueError, match=(
+            "weight_sparsity_map entry 'a:0.5' scales the schedule by 0.5 / "
+            'target_sparsity 0.1 up to a sparsity of 4.5, above 1; keep '
+            'initial_sparsity <= target_sparsity')):
+        hp.validate()
+    # initial above target is fine while the scaled schedule stays below 1.
+    tf_prune.get_pruning_hparams().parse(
+        'initial_sparsity=0.6,target_sparsity=0.5,weight_sparsity_map=[a:0.8]'
+    ).validate()
+
+
+def test_weight_map_needs_a_normal_float32_target():
+    hp = tf_prune.get_pruning_hparams().parse(
+        'target_sparsity=1e-40,weight_sparsity_map=[a:0.5]')
+    with pytest.raises(ValueError, match='needs target_sparsity > 0'):
+        hp.validate()
+
+
+def test_nbins_above_two_to_the_24_are_rejected():
+    tf_prune.get_pruning_hparams().parse(f'nbins={2**24}').validate()
+    with pytest.raises(ValueError, match=r'nbins must be at most 16777216'):
+        tf_prune.get_pruning_hparams().parse(f'nbins={2**24 + 1}').validate()

@@ -1,5 +1,7 @@
 """update_mask: contrib's golden masks, identity with a top_k reference, paths."""
 
+import logging
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -242,3 +244,89 @@ def test_dynamic_shape_element_wise_path():
     expected_threshold, expected_mask = _reference(weights, 0.75)
     assert float(threshold) == float(expected_threshold)
     np.testing.assert_array_equal(mask.numpy(), expected_mask)
+
+
+# Bad sparsities and weights (issue 16).
+
+_SPARSITY_MESSAGE = (r'update_mask sparsity must be in \[0, 1\] \(the fraction '
+                     r'of zeros\) for weight a/kernel, got')
+
+
+@pytest.mark.parametrize('sparsity', [
+    float('nan'), float('inf'), -float('inf'), -0.1, 1.5, np.float32('nan'),
+    np.float64(1.0000001), tf.constant(np.nan), tf.Variable(-0.5)])
+def test_known_sparsity_outside_the_unit_interval_is_a_value_error(sparsity):
+    with pytest.raises(ValueError, match=_SPARSITY_MESSAGE):
+        tf_prune.update_mask(tf.ones([4, 4]), sparsity, name='a/kernel')
+
+
+def test_graph_sparsity_outside_the_unit_interval_fails_the_update():
+    update = tf.function(lambda s: tf_prune.update_mask(tf.ones([4, 4]), s,
+                                                        name='a/kernel'))
+    for sparsity in (np.nan, 1.5, -0.5):
+        with pytest.raises(tf.errors.InvalidArgumentError, match=(
+                _SPARSITY_MESSAGE + r'\] \[')):
+            update(tf.constant(sparsity, tf.float32))
+    assert int(update(tf.constant(1.0))[1].numpy().sum()) == 16  # ties kept
+
+
+def test_sparsity_one_keeps_the_single_largest():
+    _, mask = tf_prune.update_mask(np.arange(1, 11, dtype=np.float32), 1.0)
+    assert mask.numpy().tolist() == [0] * 9 + [1]
+
+
+@pytest.mark.parametrize('decay', [0.0, 0.5])
+def test_histogram_on_an_all_zero_weight(decay):
+    # TF 1.13's threshold is count / nbins * max|w| = 0; its mask keeps
+    # |w| > threshold, so an all-zero weight is all pruned (its output is
+    # unchanged: the weights are zero).
+    threshold, mask = tf_prune.update_mask(
+        tf.zeros([6, 5]), 0.5, 0.25, threshold_decay=decay, method='histogram')
+    assert float(threshold) == np.float32(0.25) * np.float32(decay)
+    assert mask.numpy().sum() == 0 and mask.shape == (6, 5)
+
+
+@pytest.mark.parametrize('method', ['exact', 'histogram'])
+@pytest.mark.parametrize('bad', [np.nan, np.inf, -np.inf])
+@pytest.mark.parametrize('dtype', [tf.float32, tf.float16, tf.float64])
+def test_non_finite_weights_raise_naming_the_weight(method, bad, dtype):
+    weights = tf.cast(tf.constant([[0.5, bad], [2.0, 1.0]]), dtype)
+    message = ('weight conv1/kernel has NaN or Inf values; the mask update '
+               'cannot rank them')
+    with pytest.raises(tf.errors.InvalidArgumentError, match=message):
+        tf_prune.update_mask(weights, 0.5, method=method, name='conv1/kernel')
+    in_graph = tf.function(lambda w: tf_prune.update_mask(
+        w, 0.5, method=method, block_dims=(1, 2), name='conv1/kernel'))
+    with pytest.raises(tf.errors.InvalidArgumentError, match=message):
+        in_graph(weights)
+
+
+def _block_warnings(caplog):
+    return [r.getMessage() for r in caplog.records
+            if 'exceed weight' in r.getMessage()]
+
+
+def test_blocks_larger_than_the_weight_are_clamped_with_one_warning(caplog):
+    weights = tf.constant(_RNG.standard_normal([8, 16]).astype(np.float32))
+    with caplog.at_level(logging.WARNING):
+        for _ in range(2):
+            _, mask = tf_prune.update_mask(weights, 0.9, block_dims=(32, 32),
+                                           name='fc/kernel')
+            # One block, which k >= 1 keeps.
+            assert mask.numpy().min() == 1
+    assert _block_warnings(caplog) == [
+        'Block dims 32x32 exceed weight fc/kernel of (squeezed) shape 8x16; '
+        'clamped to 8x16, 1 block(s), of which a mask update keeps at least '
+        'one: use blocks smaller than the weight to prune it']
+
+
+@pytest.mark.parametrize('pooling', ['AVG', 'MAX'])
+def test_a_clamped_block_masks_as_the_block_it_is_clamped_to(pooling):
+    weights = _RNG.standard_normal([1, 8, 40]).astype(np.float32)
+    huge = tf_prune.update_mask(weights, 0.5, block_dims=(2**40, 32),
+                                block_pooling_function=pooling,
+                                name='huge/kernel')
+    clamped = tf_prune.update_mask(weights, 0.5, block_dims=(8, 32),
+                                   block_pooling_function=pooling)
+    assert float(huge[0]) == float(clamped[0])
+    np.testing.assert_array_equal(huge[1].numpy(), clamped[1].numpy())

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import tensorflow as tf
+from hypothesis import assume, given, settings, strategies as st
 
 import tf_prune
 from tests.conftest import load_golden
@@ -151,3 +152,60 @@ def test_the_schedule_functions_take_a_spec_string():
     assert tf_prune.mask_update_due(spec, 10, 0) is True
     with pytest.raises(ValueError, match='target_sparsity'):
         tf_prune.compute_sparsity('target_sparsity=1.5', 0)
+
+
+# Steps within int32 (issue 16): no overflow, and one answer on host and graph.
+
+_INT32_MAX = 2**31 - 1
+
+
+def test_huge_steps_are_a_value_error_not_an_overflow():
+    with pytest.raises(ValueError, match='sparsity_function_end_step must be'):
+        tf_prune.compute_sparsity(f"sparsity_function_end_step={'9' * 400}", 0)
+    with pytest.raises(ValueError, match='end_pruning_step must be -1'):
+        tf_prune.mask_update_due('end_pruning_step=4294967396', 200, 0)
+
+
+def test_gate_near_the_int32_end_does_not_wrap():
+    # In int32, last + frequency wraps negative and the gate opens at once.
+    hp = tf_prune.get_pruning_hparams().parse('pruning_frequency=10')
+    last, step = _INT32_MAX - 5, _INT32_MAX
+    assert tf_prune.mask_update_due(hp, step, last) is False
+    assert not bool(tf_prune.mask_update_due(
+        hp, tf.constant(step), tf.constant(last)))
+
+
+def test_schedule_at_the_int32_ends():
+    hp = tf_prune.get_pruning_hparams().parse(
+        f'sparsity_function_begin_step={_INT32_MAX - 100},'
+        f'sparsity_function_end_step={_INT32_MAX},initial_sparsity=0.25')
+    assert float(tf_prune.compute_sparsity(hp, 0)) == 0.25
+    assert float(tf_prune.compute_sparsity(hp, _INT32_MAX)) == 0.5
+
+
+def _step():
+    """Steps anywhere in int32, often near its ends, sometimes beyond."""
+    return st.one_of(st.integers(0, 300), st.integers(_INT32_MAX - 300, _INT32_MAX),
+                     st.integers(0, _INT32_MAX), st.integers(-2**40, 2**40))
+
+
+def _step_hparam():
+    return st.one_of(st.integers(0, 300), st.integers(_INT32_MAX - 300, _INT32_MAX),
+                     st.integers(0, _INT32_MAX))
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(begin=_step_hparam(), end=st.one_of(st.just(-1), _step_hparam()),
+       frequency=_step_hparam(), step=_step(), last=_step())
+def test_host_and_tensor_gates_agree(begin, end, frequency, step, last):
+    hp = tf_prune.get_pruning_hparams()
+    hp.begin_pruning_step, hp.end_pruning_step = begin, end
+    hp.pruning_frequency = frequency
+    try:
+        hp.validate()
+    except ValueError:
+        assume(False)
+    on_host = tf_prune.mask_update_due(hp, step, last)
+    in_graph = tf_prune.mask_update_due(
+        hp, tf.constant(step, tf.int64), tf.constant(last, tf.int64))
+    assert on_host is bool(in_graph)

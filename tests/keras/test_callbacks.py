@@ -136,3 +136,44 @@ def test_one_callback_serves_two_fits_and_a_new_model():
     other.fit(x, y, batch_size=4, verbose=0, callbacks=[callback])
     assert callback.pruning is not first
     assert callback.pruning.model is other
+
+
+# Bad overrides and weights inside fit (issue 16).
+
+@pytest.mark.parametrize('sparsity', [float('nan'), 1.0, -0.5, tf.Variable(np.inf)])
+def test_sparsity_override_outside_the_unit_interval_is_a_value_error(sparsity):
+    with pytest.raises(ValueError, match=(
+            r'PruningCallback argument sparsity must be in \[0, 1\) \(the '
+            r'global target sparsity\), got')):
+        tf_prune.PruningCallback('', sparsity=sparsity)
+
+
+def _zero_dense_model():
+    inputs = keras.Input((4,))
+    dense = keras.layers.Dense(3, use_bias=False, name='dense',
+                               kernel_initializer='zeros')
+    return keras.Model(inputs, dense(inputs))
+
+
+def test_histogram_threshold_on_a_kernel_that_stays_zero_in_fit():
+    spec = 'threshold_method=histogram,pruning_frequency=1,target_sparsity=0.5'
+    model = tf_prune.prune(_zero_dense_model(), spec)
+    model.compile(keras.optimizers.SGD(0.0), 'mse')
+    callback = tf_prune.PruningCallback(spec)
+    model.fit(np.ones((8, 4)), np.ones((8, 3)), batch_size=4, verbose=0,
+              callbacks=[callback])
+    # TF 1.13's mask keeps |w| > 0: an all-zero kernel is all pruned.
+    assert int(callback.pruning.last_mask_update_step.numpy()) == 2
+    assert callback.pruning.get_masks()[0].numpy().sum() == 0
+
+
+def test_nan_weights_stop_fit_with_the_weight_named():
+    spec = 'pruning_frequency=1'
+    model = tf_prune.prune(_zero_dense_model(), spec)
+    model.get_layer('dense').layer.kernel.assign(np.full((4, 3), np.nan))
+    model.compile(keras.optimizers.SGD(0.01), 'mse')
+    with pytest.raises(tf.errors.InvalidArgumentError, match=(
+            'weight dense/kernel has NaN or Inf values; the mask update '
+            'cannot rank them')):
+        model.fit(np.ones((8, 4)), np.ones((8, 3)), batch_size=4, verbose=0,
+                  callbacks=[tf_prune.PruningCallback(spec)])

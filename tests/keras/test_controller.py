@@ -190,3 +190,67 @@ def test_gradient_prune_options_score_by_weight_change(option):
     np.testing.assert_array_equal(pruning.get_masks()[0].numpy(), expected)
     by_magnitude = np.abs(snapshots[-1]) >= np.median(np.abs(snapshots[-1]))
     assert not np.array_equal(expected, by_magnitude)
+
+
+# Bad overrides and weights (issue 16).
+
+_OVERRIDE_MESSAGE = (r'Pruning argument sparsity must be in \[0, 1\) \(the '
+                     r'global target sparsity\), got')
+
+
+@pytest.mark.parametrize('sparsity', [
+    float('nan'), float('inf'), 1.0, -0.1, np.float32(1.5),
+    tf.Variable(float('nan')), keras.Variable(2.0)])
+def test_sparsity_override_outside_the_unit_interval_is_a_value_error(sparsity):
+    model = tf_prune.prune(_dense_model(['a'], (4, 4)))
+    with pytest.raises(ValueError, match=_OVERRIDE_MESSAGE):
+        tf_prune.Pruning('', model, sparsity=sparsity)
+
+
+def _state(pruning):
+    return (int(pruning.last_mask_update_step.numpy()),
+            [m.numpy().tolist() for m in pruning.get_masks()],
+            [float(t.numpy()) for t in pruning.get_thresholds()])
+
+
+@pytest.mark.parametrize('read', ['variable', 'callable'])
+def test_override_read_out_of_range_fails_the_update_and_changes_nothing(read):
+    model = tf_prune.prune(_dense_model(['a', 'b'], (4, 4)))
+    variable = tf.Variable(0.5)
+    sparsity = variable if read == 'variable' else (lambda step: variable * 1)
+    pruning = tf_prune.Pruning('pruning_frequency=1', model, sparsity=sparsity)
+    before = _state(pruning)
+    variable.assign(1.0)
+    for update in (pruning.mask_update, pruning.conditional_mask_update):
+        with pytest.raises(tf.errors.InvalidArgumentError,
+                           match=_OVERRIDE_MESSAGE + r'\] \[1\]'):
+            update(5)
+        assert _state(pruning) == before
+    with pytest.raises(ValueError, match=_OVERRIDE_MESSAGE + ' 1.0'):
+        pruning.get_target_sparsities(5)  # eager: read and checked now
+
+
+def test_override_scaled_above_one_fails_the_update_naming_the_weight():
+    model = tf_prune.prune(_dense_model(['a'], (4, 4)))
+    pruning = tf_prune.Pruning(
+        'target_sparsity=0.5,weight_sparsity_map=[a:0.9]', model, sparsity=0.9)
+    with pytest.raises(tf.errors.InvalidArgumentError, match=(
+            r'update_mask sparsity must be in \[0, 1\] .* for weight a/kernel')):
+        pruning.mask_update(1)
+
+
+@pytest.mark.parametrize('use_tpu', [False, True])
+def test_a_nan_weight_fails_the_update_naming_it_and_changes_nothing(use_tpu):
+    # With use_tpu the checks run before the XLA call, which would drop
+    # them; the XLA update itself is never compiled here.
+    model = tf_prune.prune(_dense_model(['a', 'b'], (4, 4)))
+    kernel = model.get_layer('b').layer.kernel
+    kernel.assign(np.where(np.eye(4), np.nan, kernel.numpy()))
+    pruning = tf_prune.Pruning(f'pruning_frequency=1,use_tpu={use_tpu}', model)
+    before = _state(pruning)
+    message = 'weight b/kernel has NaN or Inf values; the mask update cannot'
+    for update in (pruning.mask_update, pruning.conditional_mask_update,
+                   tf.function(pruning.conditional_mask_update)):
+        with pytest.raises(tf.errors.InvalidArgumentError, match=message):
+            update(tf.constant(5))
+        assert _state(pruning) == before

@@ -11,6 +11,8 @@ import difflib
 import numbers
 import re
 
+import numpy as np
+
 # (name, default) in contrib's order; the type of each hparam is the type of
 # its default, as in TF1's HParams.
 _CONTRIB_DEFAULTS = (
@@ -45,6 +47,18 @@ _DEFAULTS = dict(_CONTRIB_DEFAULTS + _EXTENSION_DEFAULTS)
 THRESHOLD_METHODS = ('exact', 'histogram')
 PRUNE_OPTIONS = ('weight', 'first_order_gradient', 'second_order_gradient')
 POOLING_FUNCTIONS = ('AVG', 'MAX')
+
+# contrib cast the global step to int32, and the schedule and the gate
+# compute with it on tensors: every step hparam must fit.
+INT32_MAX = 2**31 - 1
+# The histogram method counts bins in float32, exact up to 2**24.
+MAX_NBINS = 2**24
+# The schedule raises to the exponent in float32, whose kernels flush
+# denormals to zero: the exponent must be a normal float32.
+_FLOAT32_MIN_NORMAL = float(np.finfo(np.float32).tiny)
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+_STEP_HPARAMS = ('begin_pruning_step', 'sparsity_function_begin_step',
+                 'sparsity_function_end_step', 'pruning_frequency')
 
 # One clause of TF1's HParams grammar: `name=value`, `name=[v1,v2]` or
 # `name[index]=value`, followed by the end of the string or a comma.
@@ -184,6 +198,13 @@ def _split_entry(hparam, entry, what):
         raise ValueError(
             f'{hparam} entry {entry!r} has a bad regex {pattern!r}: '
             f'error: {e}') from None
+    # Python's compiler overflows on a repeat count above 2**32 - 1 and
+    # recurses once per nesting level.
+    except (OverflowError, RecursionError) as e:
+        raise ValueError(
+            f'{hparam} entry {entry!r} has a regex {pattern!r} Python cannot '
+            f'compile ({type(e).__name__}: {e}); use smaller repeat counts '
+            f'and fewer nested groups') from None
     return pattern, value
 
 
@@ -199,7 +220,7 @@ def parse_weight_sparsity_map(entries):
 
     Raises:
       ValueError: an entry is not `regex:sparsity`, its regex does not
-        compile, or its sparsity is not a float below 1.0.
+        compile, or its sparsity is not a number in [0, 1).
     """
     result = []
     for entry in filter(None, entries):
@@ -215,6 +236,10 @@ def parse_weight_sparsity_map(entries):
             raise ValueError(
                 f'Weight sparsity can not exceed 1.0 (weight_sparsity_map '
                 f'entry {entry!r}; use a value in [0, 1))')
+        if not sparsity >= 0.0:  # also NaN
+            raise ValueError(
+                f'weight_sparsity_map entry {entry!r}: sparsity must be in '
+                f'[0, 1), got {sparsity}')
         result.append((re.compile(pattern), sparsity))
     return result
 
@@ -252,9 +277,82 @@ def check_pooling_function(value):
 
 
 def check_nbins(value):
-    """Raises unless the histogram has at least one bin."""
+    """Raises unless the histogram has 1 to 2**24 bins (counted in float32)."""
     if value < 1:
         raise ValueError(f'nbins must be >= 1, got {value}')
+    if value > MAX_NBINS:
+        raise ValueError(
+            f'nbins must be at most {MAX_NBINS} (bins are counted in '
+            f'float32, exact up to 2**24), got {value}')
+
+
+def _check_steps(values):
+    """Raises unless every step hparam fits contrib's int32 step."""
+    for name in _STEP_HPARAMS:
+        if not 0 <= values[name] <= INT32_MAX:
+            raise ValueError(
+                f'{name} must be in [0, {INT32_MAX}] (steps are int32, as '
+                f'contrib cast the global step), got {values[name]}')
+    if values['end_pruning_step'] > INT32_MAX:
+        raise ValueError(
+            f'end_pruning_step must be -1 (no end) or in '
+            f'[begin_pruning_step + 1, {INT32_MAX}] (steps are int32, as '
+            f"contrib cast the global step), got {values['end_pruning_step']}")
+
+
+def _check_exponent(value):
+    """Raises unless the schedule's exponent is a positive normal float32."""
+    if not _FLOAT32_MIN_NORMAL <= value <= _FLOAT32_MAX:
+        raise ValueError(
+            f'sparsity_function_exponent must be in [{_FLOAT32_MIN_NORMAL}, '
+            f'{_FLOAT32_MAX}] (a positive float32; 1 is linear, contrib\'s '
+            f'default 3), got {value}')
+
+
+def _schedule_ends(values):
+    """The global schedule's float32 values at its begin and its end.
+
+    The schedule is `scale * decay + target` with decay going from 1 to 0,
+    so in float32 too every value lies between these two.
+    """
+    target = np.float32(values['target_sparsity'])
+    # As the schedule: contrib subtracted the Python floats.
+    scale = np.float32(values['initial_sparsity'] - values['target_sparsity'])
+    return scale + target, target
+
+
+def _check_weight_map_range(values, weight_map):
+    """Raises unless every scaled weight target stays within [0, 1].
+
+    A weight's target is the schedule times `its sparsity / target_sparsity`
+    (float32, as the engine computes it); with initial_sparsity above
+    target_sparsity the product can exceed 1, which no mask can honour.
+
+    Args:
+      values: the hparams' values.
+      weight_map: `parse_weight_sparsity_map` of their weight_sparsity_map.
+
+    Raises:
+      ValueError: target_sparsity is not a normal float32, or an entry takes
+        a weight's target above 1.
+    """
+    target = values['target_sparsity']
+    if not np.float32(target) >= _FLOAT32_MIN_NORMAL:
+        raise ValueError(
+            f'weight_sparsity_map scales the schedule by sparsity / '
+            f'target_sparsity, so it needs target_sparsity > 0 (at least '
+            f'{_FLOAT32_MIN_NORMAL}, a normal float32), got {target}')
+    ends = _schedule_ends(values)
+    entries = filter(None, values['weight_sparsity_map'])
+    for entry, (_, sparsity) in zip(entries, weight_map):
+        scale = np.float32(sparsity) / np.float32(target)
+        highest = max(float(end * scale) for end in ends)
+        if highest > 1.0:
+            raise ValueError(
+                f'weight_sparsity_map entry {entry!r} scales the schedule by '
+                f'{sparsity} / target_sparsity {target} up to a sparsity of '
+                f'{highest:.7g}, above 1; keep initial_sparsity <= '
+                f'target_sparsity or lower the entry\'s sparsity')
 
 
 def parse_block_dims_map(entries):
@@ -361,7 +459,9 @@ class PruningHParams:
 
         Raises:
           ValueError: with contrib's message, for contrib's checks; with a
-            message naming the hparam for tf_prune's additional checks.
+            message naming the hparam and its allowed range for tf_prune's
+            additional checks (steps that do not fit int32, non-finite or
+            out-of-range floats, regexes Python cannot compile).
         """
         v = self._values
         if v['begin_pruning_step'] < 0:
@@ -382,16 +482,16 @@ class PruningHParams:
         weight_map = parse_weight_sparsity_map(v['weight_sparsity_map'])
         parse_block_dims_map(v['block_dims_map'])
         # Checks below are tf_prune's: contrib failed later, or silently.
-        if weight_map and v['target_sparsity'] == 0.0:
-            raise ValueError(
-                'weight_sparsity_map scales the schedule by sparsity / '
-                'target_sparsity, so it needs target_sparsity > 0')
-        check_block_dim('block_height', v['block_height'])
-        check_block_dim('block_width', v['block_width'])
-        check_pooling_function(v['block_pooling_function'])
         if v['pruning_frequency'] < 0:
             raise ValueError(
                 f"pruning_frequency must be >= 0, got {v['pruning_frequency']}")
+        _check_steps(v)
+        _check_exponent(v['sparsity_function_exponent'])
+        if weight_map:
+            _check_weight_map_range(v, weight_map)
+        check_block_dim('block_height', v['block_height'])
+        check_block_dim('block_width', v['block_width'])
+        check_pooling_function(v['block_pooling_function'])
         check_nbins(v['nbins'])
         check_choice('threshold_method', v['threshold_method'],
                      THRESHOLD_METHODS)

@@ -6,8 +6,13 @@ same value is found by a radix select: a histogram of the high 16 bits finds
 the bucket holding the k-th value, a histogram of the low 16 bits of that
 bucket's values finds the value. Both histograms are `DenseBincount` calls
 with a fixed number of bins, so the select also compiles under XLA.
+
+A weight with a NaN or an infinity cannot be ranked: the update raises
+InvalidArgumentError naming the weight. XLA drops TensorFlow's runtime
+checks, so under `jit_compile` the caller checks first (as `Pruning` does).
 """
 
+import absl.logging as logging
 import numpy as np
 import tensorflow as tf
 
@@ -21,6 +26,8 @@ _ABS_BUCKETS = 1 << 15
 # skipping XLA avoids one compilation per weight shape.
 _FUSE_MIN_SIZE = 1 << 16
 _SELECT_ROW = 256
+# (weight name, shape, block dims) already warned of as clamped.
+_warned_blocks = set()
 
 
 def _bincount(values, size):
@@ -131,7 +138,10 @@ def _histogram_threshold(scores, sparsity, nbins):
     count * (max * (1 / nbins)).
     """
     max_value = tf.reduce_max(scores)
-    step = tf.cast(max_value, tf.float64) / nbins
+    # An all-zero weight has no bin width (0 / 0 would be a NaN bin); any
+    # width puts it all in bin 0, and its threshold is 0 whatever the bins.
+    step = tf.where(max_value > 0, tf.cast(max_value, tf.float64) / nbins,
+                    tf.constant(1.0, tf.float64))
     bins = tf.cast(tf.minimum(tf.cast(scores, tf.float64) / step, nbins - 1),
                    tf.int32)
     cdf = tf.cast(tf.cumsum(_bincount(tf.reshape(bins, [-1]), nbins)),
@@ -140,14 +150,44 @@ def _histogram_threshold(scores, sparsity, nbins):
     count = tf.reduce_sum(tf.cast(normalized_cdf < sparsity, tf.float32))
     reciprocal = np.float32(1.0) / np.float32(nbins)
     threshold = count * (max_value * reciprocal)
+    # An empty weight's maximum is -inf.
     return tf.where(max_value > 0, threshold, tf.zeros_like(threshold))
 
 
-def _resolve_block_dims(block_dims, shape):
-    """contrib's block dims for a weight, -1 meaning that whole dimension."""
-    height, width = block_dims
-    return [shape[0] if height == -1 else height,
-            shape[1] if width == -1 else width]
+def _label(name):
+    return name or 'passed to update_mask'
+
+
+def _resolve_block_dims(block_dims, shape, name):
+    """contrib's block dims for a weight, -1 meaning that whole dimension.
+
+    A block larger than the weight is clamped to it: pooled with SAME
+    padding, the weight is one block along that dimension either way, and
+    the clamp spares pooling windows and mask repeats of the block's size.
+    The first clamp of each weight logs a warning, since a weight of one
+    block keeps it whole (k is at least 1).
+
+    Args:
+      block_dims: (height, width), each positive or -1.
+      shape: the weight's squeezed [rows, cols].
+      name: the weight's name, for the warning.
+
+    Returns:
+      [height, width], each at most the weight's.
+    """
+    wanted = [dim if block == -1 else block
+              for block, dim in zip(block_dims, shape)]
+    block = [min(b, dim) for b, dim in zip(wanted, shape)]
+    key = (name, tuple(shape), tuple(block_dims))
+    if block != wanted and key not in _warned_blocks:
+        _warned_blocks.add(key)
+        blocks = -(-shape[0] // block[0]) * -(-shape[1] // block[1])
+        logging.warning(
+            'Block dims %dx%d exceed weight %s of (squeezed) shape %dx%d; '
+            'clamped to %dx%d, %d block(s), of which a mask update keeps at '
+            'least one: use blocks smaller than the weight to prune it',
+            *wanted, _label(name), *shape, *block, blocks)
+    return block
 
 
 def _pool_rows(matrix, size, pool):
@@ -163,6 +203,59 @@ def _pool(matrix, block, pooling_function):
     pool = tf.nn.avg_pool2d if pooling_function == 'AVG' else tf.nn.max_pool2d
     by_rows = _pool_rows(matrix, block[0], pool)
     return tf.transpose(_pool_rows(tf.transpose(by_rows), block[1], pool))
+
+
+def _checked_sparsity(sparsity, name):
+    """The sparsity as a float32 tensor, checked to be in [0, 1].
+
+    A value the host knows (a number, a NumPy value, an eager tensor or
+    variable) is checked now; a graph tensor gets an assertion that runs
+    with the update (InvalidArgumentError when it fails).
+
+    Args:
+      sparsity: `update_mask`'s sparsity.
+      name: the weight's name, for the message.
+
+    Returns:
+      A float32 scalar tensor.
+
+    Raises:
+      ValueError: the value is known and is NaN, infinite or outside [0, 1].
+    """
+    message = (f'update_mask sparsity must be in [0, 1] (the fraction of '
+               f'zeros) for weight {_label(name)}, got')
+    if tf.executing_eagerly() or not tf.is_tensor(sparsity):
+        value = float(np.asarray(sparsity))
+        if not 0.0 <= value <= 1.0:
+            raise ValueError(f'{message} {value}')
+        return tf.cast(sparsity, tf.float32)
+    sparsity = tf.cast(sparsity, tf.float32)
+    in_range = tf.logical_and(sparsity >= 0.0, sparsity <= 1.0)
+    # Wired as a dependency: TF1 graphs run only what the result needs.
+    with tf.control_dependencies([tf.debugging.Assert(in_range,
+                                                      [message, sparsity])]):
+        return tf.identity(sparsity)
+
+
+def check_finite(weights, name=None):
+    """The weights, with a check that raises on a NaN or an infinity.
+
+    Args:
+      weights: a float tensor.
+      name: the weight's name, for the message.
+
+    Returns:
+      `weights`, passed through the check (a no-op under XLA).
+
+    Raises:
+      tf.errors.InvalidArgumentError: when run, `weights` hold a NaN or an
+        infinity; the message names the weight.
+    """
+    return tf.debugging.check_numerics(
+        weights,
+        f'weight {_label(name)} has NaN or Inf values; the mask update cannot '
+        f'rank them (training diverged? lower the learning rate or clip '
+        f'gradients)')
 
 
 def _check_arguments(weights, threshold_decay, block_dims,
@@ -184,7 +277,7 @@ def _check_arguments(weights, threshold_decay, block_dims,
 
 def update_mask(weights, sparsity, threshold=0.0, *, threshold_decay=0.0,
                 block_dims=(1, 1), block_pooling_function='AVG',
-                method='exact', nbins=256):
+                method='exact', nbins=256, name=None):
     """contrib's mask update of one weight.
 
     With k = round_half_to_even(float32(n) * (1 - sparsity)) (clamped to
@@ -192,12 +285,14 @@ def update_mask(weights, sparsity, threshold=0.0, *, threshold_decay=0.0,
     `(1 - threshold_decay) * kth_largest(|w|) + threshold_decay * threshold`
     and the mask is `|w| >= new threshold` (ties with the k-th value kept).
     When `block_dims` is not (1, 1) and the weight squeezes to a matrix, the
-    same is done on |w| pooled over blocks and the block mask is expanded.
+    same is done on |w| pooled over blocks and the block mask is expanded;
+    a block larger than the weight is clamped to it, with a warning.
 
     Args:
-      weights: a float tensor of any shape; its static shape must be known
-        for block pruning.
-      sparsity: the target fraction of zeros, a float or float32 scalar.
+      weights: a float tensor of any shape, all finite; its static shape
+        must be known for block pruning.
+      sparsity: the target fraction of zeros in [0, 1], a float or float32
+        scalar (1 keeps the single largest entry).
       threshold: the previous threshold, smoothed into the new one.
       threshold_decay: contrib's exponential smoothing, in [0, 1).
       block_dims: (height, width) of a block; -1 is the whole dimension.
@@ -205,6 +300,7 @@ def update_mask(weights, sparsity, threshold=0.0, *, threshold_decay=0.0,
       method: 'exact' (the k-th largest value, contrib r1.15) or 'histogram'
         (TF 1.13's histogram estimate, masking |w| > threshold).
       nbins: histogram bins for method='histogram'.
+      name: the weight's name, for error messages and warnings.
 
     Returns:
       (new_threshold, new_mask): a scalar (float64 for float64 weights, else
@@ -212,13 +308,18 @@ def update_mask(weights, sparsity, threshold=0.0, *, threshold_decay=0.0,
 
     Raises:
       TypeError: the weights are not floating point.
-      ValueError: an argument is out of range.
+      ValueError: an argument is out of range, or the sparsity is a known
+        value outside [0, 1] or NaN.
+      tf.errors.InvalidArgumentError: when the update runs, the weights hold
+        a NaN or an infinity, or a graph tensor sparsity is outside [0, 1]
+        (TensorFlow's runtime checks, which XLA leaves out).
     """
     weights = tf.convert_to_tensor(weights)
     _check_arguments(weights, threshold_decay, block_dims,
                      block_pooling_function, method, nbins)
+    weights = check_finite(weights, name)
     threshold_dtype = tf.float64 if weights.dtype == tf.float64 else tf.float32
-    sparsity = tf.cast(sparsity, tf.float32)
+    sparsity = _checked_sparsity(sparsity, name)
     threshold = tf.cast(threshold, threshold_dtype)
     blocked = list(block_dims) != [1, 1]
     if blocked and not weights.shape.is_fully_defined():
@@ -228,7 +329,7 @@ def update_mask(weights, sparsity, threshold=0.0, *, threshold_decay=0.0,
     pooled = blocked and len(squeezed_shape) == 2
 
     if pooled:
-        block = _resolve_block_dims(block_dims, squeezed_shape)
+        block = _resolve_block_dims(block_dims, squeezed_shape, name)
         abs_matrix = _abs(tf.reshape(weights, squeezed_shape), threshold_dtype)
         scores = _pool(abs_matrix, block, block_pooling_function)
     else:

@@ -6,6 +6,11 @@ The global schedule is
 optimized graph computed it: the step cast to int32, and the division by the
 constant `end - begin` done as a multiplication by its float32 reciprocal
 (TF1's graph optimizer rewrote it so; the golden values need it).
+
+Validated hparams keep every step within int32. Differences and sums of
+steps are taken in int64, so that they cannot wrap where contrib's int32
+arithmetic did (a step before begin, a last update near 2**31 - 1); where
+contrib's did not wrap, the results are the same.
 """
 
 import dataclasses
@@ -38,13 +43,23 @@ def scheduled_sparsity(hparams, step):
     begin = hparams.sparsity_function_begin_step
     end = hparams.sparsity_function_end_step
     reciprocal = np.float32(1.0) / np.float32(end - begin)
-    elapsed = tf.cast(tf.cast(step, tf.int32) - begin, tf.float32)
+    elapsed = tf.cast(_int32_step(step) - begin, tf.float32)
     progress = tf.minimum(1.0, tf.maximum(0.0, elapsed * reciprocal))
     # contrib subtracted the Python floats before the graph saw them.
     scale = np.float32(hparams.initial_sparsity - hparams.target_sparsity)
     decay = tf.pow(1.0 - progress,
                    np.float32(hparams.sparsity_function_exponent))
     return scale * decay + np.float32(hparams.target_sparsity)
+
+
+def _int32_step(step):
+    """contrib's int32 cast of a step tensor, held in int64 for arithmetic."""
+    return tf.cast(tf.cast(step, tf.int32), tf.int64)
+
+
+def _wrap_int32(value):
+    """A Python int as `tf.cast(value, tf.int32)` wraps it."""
+    return (value + 2**31) % 2**32 - 2**31
 
 
 def _single_match(entries, weight_name, hparam):
@@ -69,7 +84,8 @@ class WeightPlan:
       mask_arguments: the keyword arguments of `update_mask` for this
         weight: threshold_decay, block_dims (from `block_dims_map` or
         `block_height`/`block_width`; -1 is the whole dimension),
-        block_pooling_function, method, nbins.
+        block_pooling_function, method, nbins, and the weight's name for
+        update_mask's messages.
     """
     scale: object
     mask_arguments: dict
@@ -118,6 +134,7 @@ def plan_weight(hparams, weight_name):
             'block_pooling_function': hparams.block_pooling_function,
             'method': hparams.threshold_method,
             'nbins': hparams.nbins,
+            'name': weight_name,
         })
 
 
@@ -171,7 +188,9 @@ def mask_update_due(hparams, step, last_update_step):
     True when `begin_pruning_step <= step`, `step <= end_pruning_step` (or
     `end_pruning_step < 0`) and `last_update_step + pruning_frequency <= step`.
     In contrib's training loop the step is incremented first and the gate
-    then sees the new step.
+    then sees the new step. Both steps are cast to int32 as contrib cast them
+    (Python ints are wrapped the same way), and the sum is taken in int64,
+    so Python ints and tensors give the same answer for any step.
 
     Args:
       hparams: a `PruningHParams` (not validated again: the controller
@@ -187,9 +206,12 @@ def mask_update_due(hparams, step, last_update_step):
     if isinstance(hparams, str):
         hparams = hparams_lib.as_hparams(hparams)
     on_host = isinstance(step, int) and isinstance(last_update_step, int)
-    if not on_host:
-        step = tf.cast(step, tf.int32)
-        last_update_step = tf.cast(last_update_step, tf.int32)
+    if on_host:
+        step = _wrap_int32(step)
+        last_update_step = _wrap_int32(last_update_step)
+    else:
+        step = _int32_step(step)
+        last_update_step = _int32_step(last_update_step)
     conditions = [step >= hparams.begin_pruning_step,
                   last_update_step + hparams.pruning_frequency <= step]
     if hparams.end_pruning_step >= 0:

@@ -28,6 +28,54 @@ def _host_int(value):
     return int(tf.convert_to_tensor(value).numpy())
 
 
+def _is_schedule_function(sparsity):
+    """Whether a `sparsity=` override is a callable of the step."""
+    return callable(sparsity) and not isinstance(
+        sparsity, (tf.Variable, keras.Variable))
+
+
+def _override_message(owner):
+    return (f'{owner} argument sparsity must be in [0, 1) (the global '
+            f'target sparsity), got')
+
+
+def check_sparsity_override(sparsity, owner='Pruning'):
+    """Raises unless a `sparsity=` override holds a value in [0, 1).
+
+    None and callables pass (a callable's values are checked at each
+    update); a number, NumPy value, tensor or variable is read now.
+
+    Args:
+      sparsity: the override.
+      owner: the class taking it, for the message.
+
+    Raises:
+      ValueError: the value is NaN, infinite, outside [0, 1) or not a
+        scalar.
+    """
+    if sparsity is None or _is_schedule_function(sparsity):
+        return
+    if not tf.executing_eagerly():
+        return  # a graph tensor: checked when the update runs
+    value = tf.convert_to_tensor(sparsity).numpy()
+    if value.shape != ():
+        raise ValueError(f'{owner} argument sparsity must be a scalar, got '
+                         f'shape {value.shape}')
+    if not 0.0 <= value < 1.0:
+        raise ValueError(f'{_override_message(owner)} {float(value)}')
+
+
+def _checked_override(sparsity):
+    """A `sparsity=` override's value, float32, checked to be in [0, 1)."""
+    if tf.executing_eagerly():
+        check_sparsity_override(sparsity)
+        return sparsity
+    in_range = tf.logical_and(sparsity >= 0.0, sparsity < 1.0)
+    with tf.control_dependencies([tf.debugging.Assert(
+            in_range, [_override_message('Pruning'), sparsity])]):
+        return tf.identity(sparsity)
+
+
 def _change_estimate(weight, old_weight, old_old_weight, second_order):
     """The weight's first or second difference, normalized to unit L2 norm."""
     if second_order:
@@ -49,18 +97,21 @@ class Pruning:
         `tf_prune.prune`.
       sparsity: overrides the schedule, as contrib's argument did: a scalar
         variable (read at each update) or a callable taking the step and
-        returning the global sparsity. `weight_sparsity_map` still scales it.
+        returning the global sparsity, in [0, 1). `weight_sparsity_map`
+        still scales it. A value out of range is a ValueError here, or an
+        InvalidArgumentError from the update that reads it.
 
     Raises:
-      ValueError: the hparams do not validate, a `weight_sparsity_map` or
-        `block_dims_map` entry matches a weight twice, or the model has no
-        built `PruneWrapper`.
+      ValueError: the hparams do not validate, `sparsity` holds a value
+        outside [0, 1), a `weight_sparsity_map` or `block_dims_map` entry
+        matches a weight twice, or the model has no built `PruneWrapper`.
     """
 
     def __init__(self, hparams, model, sparsity=None):
         # A copy: the compiled update keeps the values it was traced with.
         self._hparams = hparams_lib.PruningHParams(
             **hparams_lib.as_hparams(hparams).values())
+        check_sparsity_override(sparsity)
         self._model = model
         self._wrappers = find_wrappers(model)
         if not self._wrappers:
@@ -91,6 +142,8 @@ class Pruning:
                                             jit_compile=jit)
         self._track_weights_fn = tf.function(self._track_weights,
                                              jit_compile=jit)
+        # Never compiled: XLA would drop the checks.
+        self._check_inputs_fn = tf.function(self._check_inputs)
         self._conditional_fns = {}
         self._model_sparsity = tf.Variable(
             self._zero_fraction(), trainable=False, name='model_sparsity')
@@ -155,13 +208,19 @@ class Pruning:
         return [tf.math.zero_fraction(p.mask.value) for p in self._pruned()]
 
     def global_sparsity(self, step):
-        """The global target sparsity at `step`: the schedule or override."""
+        """The global target sparsity at `step`: the schedule or override.
+
+        Raises:
+          ValueError: eagerly, the override reads outside [0, 1); in a
+            graph this is an InvalidArgumentError when it runs.
+        """
         if self._sparsity is None:
             return schedule.scheduled_sparsity(self._hparams, step)
-        if callable(self._sparsity) and not isinstance(
-                self._sparsity, (tf.Variable, keras.Variable)):
-            return tf.cast(self._sparsity(step), tf.float32)
-        return tf.cast(tf.convert_to_tensor(self._sparsity), tf.float32)
+        if _is_schedule_function(self._sparsity):
+            sparsity = self._sparsity(step)
+        else:
+            sparsity = tf.convert_to_tensor(self._sparsity)
+        return _checked_override(tf.cast(sparsity, tf.float32))
 
     def _zero_fraction(self):
         zeros = tf.add_n([tf.size(p.mask.value, tf.float32)
@@ -183,18 +242,24 @@ class Pruning:
 
     def _update_masks(self, step):
         sparsity = self.global_sparsity(step)
+        updates = []
         for group, plan in zip(self._groups, self._plans):
             first = group[0]
             threshold, mask = masking.update_mask(
                 self._scores(first), plan.sparsity(sparsity),
                 first.threshold.value, **plan.mask_arguments)
-            mask = tf.cast(mask, first.mask.dtype)
-            for p in group:
-                p.threshold.assign(tf.cast(threshold, p.threshold.dtype))
-                p.mask.assign(mask)
-        step = tf.cast(step, tf.int32)
-        for wrapper in self._wrappers:
-            wrapper.last_mask_update_step.assign(step)
+            updates.append((group, threshold, tf.cast(mask, first.mask.dtype)))
+        # The masks depend on update_mask's checks (finite weights, a
+        # sparsity in range): when one fails, nothing is assigned, not even
+        # the step, and the update stays due.
+        with tf.control_dependencies([mask for _, _, mask in updates]):
+            for group, threshold, mask in updates:
+                for p in group:
+                    p.threshold.assign(tf.cast(threshold, p.threshold.dtype))
+                    p.mask.assign(mask)
+            step = tf.cast(step, tf.int32)
+            for wrapper in self._wrappers:
+                wrapper.last_mask_update_step.assign(step)
         self._model_sparsity.assign(self._zero_fraction())
         return sparsity
 
@@ -211,6 +276,22 @@ class Pruning:
             old_old_weight.assign(old_weight.value)
             old_weight.assign(weight)
 
+    def _check_inputs(self, step):
+        """update_mask's runtime checks of the update's inputs (finite
+        weights, an override in range), which XLA would leave out."""
+        checks = [masking.check_finite(self._scores(group[0]), group[0].name)
+                  for group in self._groups]
+        if self._sparsity is not None:
+            checks.append(self.global_sparsity(step))
+        return checks
+
+    def _run_update(self, step):
+        """The compiled update; with use_tpu (XLA), its checks run first."""
+        if not self._hparams.use_tpu:
+            return self._update_masks_fn(step)
+        with tf.control_dependencies(self._check_inputs_fn(step)):
+            return self._update_masks_fn(step)
+
     def mask_update(self, step):
         """Updates every mask now and sets `last_mask_update_step` to `step`.
 
@@ -219,8 +300,13 @@ class Pruning:
 
         Returns:
           The global sparsity used, a float32 scalar tensor.
+
+        Raises:
+          tf.errors.InvalidArgumentError: a pruned weight holds a NaN or an
+            infinity (the message names it), or the `sparsity` override
+            reads outside [0, 1).
         """
-        return self._update_masks_fn(_as_step(step))
+        return self._run_update(_as_step(step))
 
     def _conditional_update(self, step, writer):
         if self._hparams.prune_option != 'weight':
@@ -229,7 +315,7 @@ class Pruning:
                                        self.last_mask_update_step.value)
 
         def update():
-            self._update_masks_fn(step)
+            self._run_update(step)
             return tf.constant(True)
 
         updated = tf.cond(due, update, lambda: tf.constant(False))
@@ -256,16 +342,27 @@ class Pruning:
           summary_writer: a `tf.summary` writer; when given, contrib's
             summaries and weight histograms are written to it at each update,
             and the first call with it writes the "Pruning" custom-scalars
-            layout: one category of four charts gathering these tags.
+            layout (one category of four charts gathering these tags) and,
+            eagerly, TensorBoard's run-start marker at `step`, so a resumed
+            run's curves replace what a killed run wrote past its last
+            checkpoint.
 
         Returns:
           A bool scalar tensor: whether the masks were updated.
+
+        Raises:
+          tf.errors.InvalidArgumentError: as `mask_update`, when due.
         """
         key = id(summary_writer)
         if key not in self._conditional_fns:
             if summary_writer is not None:
                 with summary_writer.as_default():
                     summaries.write_dashboard_layout(self._hparams)
+                    if tf.executing_eagerly():
+                        # The first step this writer records, fresh or
+                        # resumed: TensorBoard drops what a killed run
+                        # wrote from there on.
+                        summaries.write_run_start(_host_int(step))
             function = tf.function(
                 lambda s: self._conditional_update(s, summary_writer))
             # Traced on the first call, not at the first step an update is
