@@ -103,9 +103,13 @@ def main(argv):
         (x_train, y_train), (x_test, y_test) = support.load_fashion_mnist(
             FLAGS.data_dir)
         checkpoints.check_hparams(FLAGS.train_dir, hparams)
-    except (ValueError, support.DataError) as error:
+        # A damaged newest checkpoint is passed over, or stops the run here.
+        _, resume_note = checkpoints.resume_from(FLAGS.train_dir)
+    except (ValueError, support.DataError) as error:  # ModelFileError too
         print(f'custom_training_loop: {error}', file=sys.stderr)
         return 2
+    if resume_note:
+        print(f'Note: {resume_note}.')
 
     keras.utils.set_random_seed(0)
     model = tf_prune.prune(cifar10_style_cnn(), hparams)
@@ -113,9 +117,16 @@ def main(argv):
     model.compile(optimizer)  # so the checkpoint holds the optimizer
     pruning = tf_prune.Pruning(hparams, model)
     loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-    checkpoints.write_model_config(model, FLAGS.train_dir, hparams)
-    saved = checkpoints.TrainingCheckpoints(model, FLAGS.train_dir)
-    if saved.restore_latest():
+    try:
+        # Locks the directory for this run: a second one there is refused.
+        saved = checkpoints.TrainingCheckpoints(model, FLAGS.train_dir)
+        checkpoints.write_model_config(model, FLAGS.train_dir, hparams)
+        restored = saved.restore_latest()
+    except (tf_prune.ModelFileError,  # a checkpoint of another model
+            tf_prune.DirectoryInUseError) as error:
+        print(f'custom_training_loop: {error}', file=sys.stderr)
+        return 2
+    if restored:
         pruning.recount_sparsity()
         print(f'Continuing from step {int(optimizer.iterations)}.')
     writer = tf.summary.create_file_writer(FLAGS.train_dir)

@@ -201,9 +201,13 @@ def main(argv):
     try:
         hparams = tf_prune.flags.pruning_hparams_from_flags()
         checkpoints.check_hparams(FLAGS.train_dir, hparams)
+        # A damaged newest checkpoint is passed over, or stops the run here.
+        _, resume_note = checkpoints.resume_from(FLAGS.train_dir)
         train, test = _data()
-    except (ValueError, support.DataError) as error:
+    except (ValueError, support.DataError) as error:  # ModelFileError too
         return _fail(error)
+    if resume_note:
+        print(f'Note: {resume_note}.')
     if FLAGS.epochs < 1 or FLAGS.batch_size < 1:
         return _fail('--epochs and --batch_size must be at least 1')
     os.makedirs(FLAGS.train_dir, exist_ok=True)
@@ -215,7 +219,10 @@ def main(argv):
 
     dense = _dense_baseline(os.path.join(FLAGS.train_dir, 'dense.keras'),
                             train)
-    pruned, pruning = _train_pruned(hparams, train, test)
+    try:
+        pruned, pruning = _train_pruned(hparams, train, test)
+    except tf_prune.DirectoryInUseError as error:
+        return _fail(error)
     paths = _export(dense, pruned, os.path.join(FLAGS.train_dir, 'export'))
 
     accuracy = {

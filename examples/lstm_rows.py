@@ -78,9 +78,13 @@ def main(argv):
         (x_train, y_train), (x_test, y_test) = support.load_fashion_mnist(
             FLAGS.data_dir)
         checkpoints.check_hparams(FLAGS.train_dir, hparams)
-    except (ValueError, support.DataError) as error:
+        # A damaged newest checkpoint is passed over, or stops the run here.
+        _, resume_note = checkpoints.resume_from(FLAGS.train_dir)
+    except (ValueError, support.DataError) as error:  # ModelFileError too
         print(f'lstm_rows: {error}', file=sys.stderr)
         return 2
+    if resume_note:
+        print(f'Note: {resume_note}.')
     if FLAGS.train_examples:
         x_train = x_train[:FLAGS.train_examples]
         y_train = y_train[:FLAGS.train_examples]
@@ -95,9 +99,13 @@ def main(argv):
                                         checkpoint_dir=FLAGS.train_dir)
     steps_per_epoch = math.ceil(len(x_train) / FLAGS.batch_size)
     completed = checkpoints.latest_step(FLAGS.train_dir) // steps_per_epoch
-    model.fit(x_train, y_train, batch_size=FLAGS.batch_size,
-              epochs=FLAGS.epochs, initial_epoch=completed, verbose=2,
-              callbacks=[callback])
+    try:
+        model.fit(x_train, y_train, batch_size=FLAGS.batch_size,
+                  epochs=FLAGS.epochs, initial_epoch=completed, verbose=2,
+                  callbacks=[callback])
+    except tf_prune.DirectoryInUseError as error:
+        print(f'lstm_rows: {error}', file=sys.stderr)
+        return 2
     pruning = callback.pruning
 
     accuracy = model.evaluate(x_test, y_test, verbose=0)[1]

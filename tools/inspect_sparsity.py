@@ -38,8 +38,12 @@ def main(argv):
         return 2
     try:
         rows = sparsity_report.report(argv[1])
-    except (ValueError, OSError) as error:  # ModelFileError included
+    except ValueError as error:  # ModelFileError included
         print(f'inspect_sparsity: {error}', file=sys.stderr)
+        return 2
+    except OSError as error:  # permissions, say
+        print(f'inspect_sparsity: cannot read {error.filename or argv[1]}: '
+              f'{error.strerror or error}', file=sys.stderr)
         return 2
     if FLAGS.json:
         total = sparsity_report.total(rows)

@@ -30,6 +30,7 @@ os.environ['TF_CPP_MIN_LOG_LEVEL'] = '0' if '--verbose' in sys.argv else '2'
 from absl import app, flags, logging  # noqa: E402
 import numpy as np  # noqa: E402
 
+from tf_prune import ModelFileError  # noqa: E402
 from tf_prune.export import sources  # noqa: E402
 
 flags.DEFINE_string('checkpoint_dir', None,
@@ -111,6 +112,22 @@ def _representative_data():
     return data
 
 
+def _load(output_nodes):
+    """The input model, as `sources.load` gives it.
+
+    Raises:
+      ModelFileError: the input is unreadable, also when the system says
+        so (permissions, say).
+    """
+    given = FLAGS.checkpoint_dir or FLAGS.model
+    try:
+        return sources.load(given, output_nodes)
+    except OSError as error:
+        raise ModelFileError(
+            f'cannot read {error.filename or given}: {error.strerror}'
+        ) from error
+
+
 def main(argv):
     del argv
     if not FLAGS.verbose:
@@ -131,15 +148,13 @@ def main(argv):
     try:
         data = _representative_data()
         path = _output_path()
-        source = sources.load(FLAGS.checkpoint_dir or FLAGS.model,
-                              output_nodes)
+        source = _load(output_nodes)
         sources.write(source, path, FLAGS.output_format, output_nodes,
                       quantize, sparse, data)
     except ValueError as error:  # ModelFileError, StripError and bad options
         return _fail(error)
-    except OSError as error:
-        return _fail(f'cannot write {error.filename or FLAGS.output_dir}: '
-                     f'{error.strerror}')
+    except OSError as error:  # only writing is left: _load turns its own
+        return _fail(f'cannot write {path}: {error.strerror or error}')
     print(f'Wrote {path}')
     return 0
 

@@ -6,9 +6,12 @@ tf_prune (`tests/helpers/load_plain.py`), as a user's serving code would.
 
 import json
 import os
+import resource
 import signal
 import subprocess
 import sys
+import time
+import zipfile
 
 import keras
 import numpy as np
@@ -227,3 +230,77 @@ def test_writer_killed_midway_leaves_no_output(tmp_path, writer, crash):
     assert json.loads(result.stdout.strip().splitlines()[-1]) == {
         'killed': crash}
     assert not output.exists()
+
+
+def test_graph_and_keras_files_are_the_same_bytes_written_twice(cnn, tmp_path):
+    model, _, _ = cnn
+    for run in ('first', 'second'):
+        export.frozen_graph(model, tmp_path / run / 'model.pb')
+        export.keras_file(model, tmp_path / run / 'model.keras')
+        # A second apart: a .keras file would record another save time.
+        time.sleep(1.1 if run == 'first' else 0)
+    for name in ('model.pb', 'model.keras'):
+        assert ((tmp_path / 'first' / name).read_bytes()
+                == (tmp_path / 'second' / name).read_bytes()), name
+    with zipfile.ZipFile(tmp_path / 'first' / 'model.keras') as archive:
+        assert {info.date_time for info in archive.infolist()} == {
+            (1980, 1, 1, 0, 0, 0)}
+    # Still a .keras file Keras reads, with the stripped model's weights.
+    loaded = keras.models.load_model(tmp_path / 'first' / 'model.keras')
+    for weight, expected in zip(loaded.get_weights(),
+                                tf_prune.strip_pruning(model).get_weights()):
+        np.testing.assert_array_equal(weight, expected)
+    assert sorted(p.name for p in (tmp_path / 'first').iterdir()) == [
+        'model.keras', 'model.pb']
+
+
+@pytest.mark.parametrize('policy', ['float16', 'bfloat16', 'mixed_float16'])
+def test_half_precision_model_exports_to_tflite_in_float32(tmp_path, policy):
+    inputs = keras.Input((10,), name='features')
+    hidden = keras.layers.Dense(32, activation='relu', name='fc1',
+                                dtype=policy)(inputs)
+    model = tf_prune.prune(keras.Model(
+        inputs, keras.layers.Dense(3, name='logits', dtype=policy)(hidden)))
+    tf_prune.Pruning('target_sparsity=0.5,begin_pruning_step=0,'
+                     'end_pruning_step=1,sparsity_function_end_step=1',
+                     model).mask_update(tf.constant(1, tf.int64))
+    batch = np.random.default_rng(0).standard_normal((4, 10)).astype(np.float32)
+    expected = np.asarray(model(batch), np.float32)
+    export.tflite(model, tmp_path / 'model.tflite')
+    outputs = run_tflite(tmp_path / 'model.tflite', batch)
+    assert outputs.dtype == np.float32
+    # The model rounds to its half type (8 bits of mantissa for bfloat16);
+    # the file computes the same in float32.
+    tolerance = 0.02 if 'bfloat16' in policy else 1e-3
+    assert np.abs(outputs - expected).max() <= tolerance * np.ptp(expected)
+
+
+def test_calibration_the_model_cannot_run_is_a_value_error(cnn, tmp_path):
+    model, _, _ = cnn
+
+    def wrong_examples():  # a generator: its shapes are not known up front
+        for _ in range(2):
+            yield [np.zeros((1, 8, 8, 1), np.float32)]
+
+    with pytest.raises(ValueError, match='representative_data gives examples '
+                                         'the model cannot take: ') as error:
+        export.tflite(model, tmp_path / 'model.tflite', sparse=False,
+                      quantize='int8', representative_data=wrong_examples)
+    assert '\n' not in str(error.value)
+    assert not list(tmp_path.iterdir())
+
+
+def test_saved_model_into_a_full_disk_is_an_os_error_naming_it(cnn, tmp_path):
+    model, _, _ = cnn
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    # Writes past 2,000 bytes fail (EFBIG: Python ignores SIGXFSZ), as on
+    # a full disk: saved_model.pb is larger.
+    resource.setrlimit(resource.RLIMIT_FSIZE, (2000, hard))
+    try:
+        with pytest.raises(OSError) as error:
+            export.saved_model(model, tmp_path / 'saved')
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+    assert error.value.filename == str(tmp_path / 'saved')
+    assert error.value.strerror == 'File too large'
+    assert not list(tmp_path.iterdir())

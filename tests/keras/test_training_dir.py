@@ -122,3 +122,64 @@ def test_the_directory_records_its_hparams_and_refuses_others(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == before
     # The same hparams, written another way, continue the run.
     tf_prune.TrainingDirectory(str(tmp_path), HPARAMS + ',nbins=256')
+
+
+def _truncate(path):
+    data = path.read_bytes()
+    path.write_bytes(data[:len(data) // 2])
+
+
+def test_a_damaged_newest_checkpoint_is_passed_over_when_training_resumes(
+        tmp_path):
+    x, y = _data()
+    _compiled_model().fit(x, y, batch_size=16, epochs=2, verbose=0, callbacks=[
+        tf_prune.PruningCallback(HPARAMS, checkpoint_dir=str(tmp_path))])
+    _truncate(tmp_path / 'ckpt-8.data-00000-of-00001')
+    damage = (f'checkpoint {tmp_path}/ckpt-8 is unreadable: {tmp_path}/'
+              f'ckpt-8.data-00000-of-00001 is truncated')
+
+    # Reading the model, as the tools do, is refused: not the latest one.
+    with pytest.raises(tf_prune.ModelFileError) as error:
+        checkpoints.load_model(str(tmp_path))
+    assert str(error.value) == damage
+    # Training passes over it, saying so in one line.
+    assert checkpoints.latest_step(str(tmp_path)) == 4
+    assert checkpoints.resume_from(str(tmp_path)) == (
+        str(tmp_path / 'ckpt-4'),
+        f'{damage}; training continues from {tmp_path}/ckpt-4, the newest '
+        f'intact checkpoint')
+    second = _compiled_model()
+    second.fit(x, y, batch_size=16, epochs=1, verbose=0, callbacks=[
+        tf_prune.PruningCallback(HPARAMS, checkpoint_dir=str(tmp_path))])
+    assert int(second.optimizer.iterations) == 8  # 4 restored, 4 trained
+    # Its checkpoint at step 8 replaces the damaged one.
+    loaded = checkpoints.load_model(str(tmp_path))
+    np.testing.assert_array_equal(loaded(x).numpy(), second(x).numpy())
+
+
+def test_no_intact_checkpoint_or_a_bad_state_file_stops_with_one_line(tmp_path):
+    x, y = _data()
+    model = _compiled_model()
+    model.fit(x, y, batch_size=16, epochs=1, verbose=0, callbacks=[
+        tf_prune.PruningCallback(HPARAMS, checkpoint_dir=str(tmp_path))])
+    _truncate(tmp_path / 'ckpt-4.data-00000-of-00001')
+    expected = (f'no intact checkpoint in {tmp_path}: checkpoint '
+                f'{tmp_path}/ckpt-4 is unreadable: {tmp_path}/'
+                f'ckpt-4.data-00000-of-00001 is truncated')
+    for read in (checkpoints.latest_step, checkpoints.resume_from):
+        with pytest.raises(tf_prune.ModelFileError) as error:
+            read(str(tmp_path))
+        assert str(error.value) == expected
+    with pytest.raises(tf_prune.ModelFileError, match='no intact checkpoint'):
+        _compiled_model().fit(x, y, batch_size=16, epochs=1, verbose=0,
+                              callbacks=[tf_prune.PruningCallback(
+                                  HPARAMS, checkpoint_dir=str(tmp_path))])
+
+    # A state file TF's manager would ignore, and write over.
+    (tmp_path / 'checkpoint').write_bytes(b'\x8a\x00 not text')
+    with pytest.raises(tf_prune.ModelFileError) as error:
+        checkpoints.TrainingCheckpoints(model, str(tmp_path))
+    assert str(error.value) == (
+        f'{tmp_path}/checkpoint is not a checkpoint state file (binary, not '
+        f'text); to use its newest checkpoint, write \'model_checkpoint_path: '
+        f'"ckpt-4"\' into it')

@@ -380,3 +380,21 @@ def test_tflite_files_are_run_by_litert():
     assert len(runners) >= 2  # the tests' and the CNN example's
     assert all('from ai_edge_litert.interpreter import' in text
                for text in runners)
+
+
+def test_half_precision_keras_file_strips_to_a_float32_tflite(tmp_path):
+    # TFLite's builtin kernels compute in neither half type: the file
+    # computes in float32 what the model computes in bfloat16.
+    model = tf_prune.prune(keras.Sequential([
+        keras.Input((10,), name='features'),
+        keras.layers.Dense(8, activation='relu', dtype='bfloat16', name='fc1'),
+        keras.layers.Dense(3, dtype='bfloat16', name='logits')]))
+    model.save(tmp_path / 'half.keras')
+    stdout = _ok(_tool(STRIP, f'--model={tmp_path / "half.keras"}',
+                       '--output_format=tflite', f'--output_dir={tmp_path}'))
+    assert stdout == f'Wrote {tmp_path}/pruning_stripped.tflite\n'
+    x = np.random.default_rng(0).standard_normal((4, 10)).astype(np.float32)
+    expected = np.asarray(model(x), np.float32)
+    outputs = run_tflite(tmp_path / 'pruning_stripped.tflite', x)
+    assert outputs.dtype == np.float32
+    assert np.abs(outputs - expected).max() <= 0.02 * np.ptp(expected)

@@ -16,6 +16,7 @@ import tensorflow as tf
 from tensorflow.python.framework import convert_to_constants
 
 from tf_prune.core import errors
+from tf_prune.core.checkpoint_dirs import latest_checkpoint
 from tf_prune.export import tf1_graph
 
 # A mask variable's name: `<layer>/mask` or `<layer>/<weight>/mask`.
@@ -57,6 +58,12 @@ class FrozenGraph:
 
         return tf.function(compute, input_signature=specs,
                            autograph=False).get_concrete_function()
+
+    def in_float32(self):
+        """This graph computing in float32 where it computes in float16 or
+        bfloat16 (see `tf1_graph.cast_to_float32`)."""
+        return dataclasses.replace(
+            self, graph_def=tf1_graph.cast_to_float32(self.graph_def))
 
 
 def _unique(name, taken):
@@ -255,14 +262,20 @@ def freeze_checkpoint(checkpoint_dir, output_node_names):
 
     Returns:
       A `FrozenGraph` whose inputs are the Placeholders the outputs need.
+
+    Raises:
+      ModelFileError: no checkpoint, a damaged one, or no `.meta` graph.
+      StripError: no or unknown output nodes.
     """
+    # The files first: a damaged checkpoint needs mending whichever outputs
+    # are asked for.
+    prefix = latest_checkpoint(checkpoint_dir)
     if not output_node_names:
         raise errors.StripError(
             f'a TF1 checkpoint ({checkpoint_dir}) needs output_node_names: '
             f'its graph does not say which nodes are outputs')
     graph_def = tf1_graph.strip_pruning_vars_fn(
-        tf1_graph.graph_def_from_checkpoint(checkpoint_dir, output_node_names),
-        output_node_names)
+        tf1_graph.freeze_prefix(prefix, output_node_names), output_node_names)
     inputs = tuple(node.name for node in graph_def.node
                    if node.op == 'Placeholder')
     return FrozenGraph(graph_def, inputs, tuple(output_node_names))
@@ -277,5 +290,3 @@ def as_frozen_graph(source, output_node_names=None):
                 f' output_node_names cannot change them')
         return source
     return freeze(source, output_node_names)
-
-

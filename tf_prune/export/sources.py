@@ -7,9 +7,11 @@
 """
 
 import os
+import zipfile
 
 import keras
 
+from tf_prune.core import checkpoint_dirs
 from tf_prune.core import errors
 from tf_prune.export import frozen
 from tf_prune.export import writers
@@ -24,14 +26,20 @@ def kind(path):
     """'tf1_checkpoint', 'keras_checkpoint', 'keras' or 'saved_model'.
 
     Raises:
-      ModelFileError: `path` is none of these.
+      ModelFileError: `path` is none of these: missing, a file of another
+        kind, or a directory with no checkpoint.
     """
     if os.path.isdir(path):
         if os.path.isfile(os.path.join(path, 'saved_model.pb')):
             return 'saved_model'
         if training_dir.is_training_dir(path):
             return 'keras_checkpoint'
-        return 'tf1_checkpoint'
+        if checkpoint_dirs.holds_checkpoint(path):
+            return 'tf1_checkpoint'
+        raise errors.ModelFileError(
+            f'no checkpoint in {path}: no "checkpoint" file or .index file; '
+            f'give a checkpoint or training directory, a SavedModel or a '
+            f'.keras file')
     if path.endswith('.keras') and os.path.isfile(path):
         return 'keras'
     if not os.path.exists(path):
@@ -39,6 +47,27 @@ def kind(path):
     raise errors.ModelFileError(
         f'{path} is not a .keras file, a SavedModel or a checkpoint '
         f'directory')
+
+
+def _keras_file(path):
+    """The model of a `.keras` file.
+
+    Raises:
+      ModelFileError: the file is empty, not a zip archive (truncated, or
+        of another kind) or not a Keras model.
+    """
+    if not zipfile.is_zipfile(path):
+        # Keras says "File not found" for these.
+        what = ('it is empty' if os.path.getsize(path) == 0 else
+                'it is not a zip archive (truncated, or another kind of file)')
+        raise errors.ModelFileError(
+            f'{path} is not a readable .keras file: {what}')
+    try:
+        return keras.models.load_model(path, compile=False)
+    except Exception as error:  # pylint: disable=broad-except
+        raise errors.ModelFileError(
+            f'{path} is not a readable .keras file: {errors.one_line(error)}'
+        ) from error
 
 
 def load(path, output_node_names=None):
@@ -64,11 +93,7 @@ def load(path, output_node_names=None):
         return frozen.freeze_saved_model(path, output_node_names)
     if source_kind == 'keras_checkpoint':
         return training_dir.load_model(path)
-    try:
-        return keras.models.load_model(path, compile=False)
-    except Exception as error:  # pylint: disable=broad-except
-        raise errors.ModelFileError(
-            f'{path} is unreadable: {errors.one_line(error)}') from error
+    return _keras_file(path)
 
 
 def write(source, path, output_format='graphdef', output_node_names=None,

@@ -11,13 +11,16 @@ far less in all (contrib issue #32766).
 import dataclasses
 import os
 
+from google.protobuf import message
 import numpy as np
 import tensorflow as tf
 from tensorflow.core.framework import variable_pb2
 from tensorflow.lite.python import schema_py_generated as tflite_schema
 
+from tf_prune.core import errors
 from tf_prune.core.checkpoint_dirs import latest_checkpoint
 from tf_prune.export import sources
+from tf_prune.export import tf1_graph
 from tf_prune.keras.wrapper import find_wrappers
 
 # TFLite tensor types that hold weights (FLOAT32, FLOAT16, INT8), as numpy
@@ -154,9 +157,7 @@ def _tf1_checkpoint_rows(directory):
     """Trainable variables of the latest TF1 checkpoint, masks applied."""
     prefix = latest_checkpoint(directory)
     reader = tf.train.load_checkpoint(prefix)
-    meta = tf.compat.v1.MetaGraphDef()
-    with open(prefix + '.meta', 'rb') as file:
-        meta.ParseFromString(file.read())
+    meta = tf1_graph.meta_graph(prefix)
     trainable = []
     for serialized in meta.collection_def['trainable_variables'].bytes_list.value:
         variable = variable_pb2.VariableDef()
@@ -176,20 +177,94 @@ def _tf1_checkpoint_rows(directory):
     return rows
 
 
+def _read(path, what):
+    """The bytes of the file `path`, refused when empty."""
+    with open(path, 'rb') as file:
+        content = file.read()
+    if not content:
+        raise errors.ModelFileError(f'{path} is empty: not {what}')
+    return content
+
+
+def _is_tflite(content):
+    # A TFLite flatbuffer's file identifier, after its root offset.
+    return content[4:8] == b'TFL3'
+
+
+def _read_graph_def(path):
+    """The GraphDef of a `.pb` file.
+
+    Raises:
+      ModelFileError: the file is empty, a TFLite file, or no GraphDef (or
+        one cut short: TF writes `versions` after the nodes).
+    """
+    content = _read(path, 'a frozen GraphDef')
+    if _is_tflite(content):
+        raise errors.ModelFileError(
+            f'{path} is a TFLite file, not a frozen GraphDef; rename it to '
+            f'.tflite')
+    graph_def = tf.compat.v1.GraphDef()
+    try:
+        graph_def.ParseFromString(content)
+    except message.DecodeError as error:
+        raise errors.ModelFileError(
+            f'{path} is not a frozen GraphDef (truncated, or another kind of '
+            f'file)') from error
+    if not graph_def.node or not graph_def.HasField('versions'):
+        raise errors.ModelFileError(
+            f'{path} is not a frozen GraphDef (truncated, or another kind of '
+            f'file): it holds no complete graph')
+    return graph_def
+
+
+def _graph_def_file_rows(path):
+    """`_graph_def_rows` of a `.pb` file.
+
+    Raises:
+      ModelFileError: see `_read_graph_def`; or a constant that does not
+        decode (a wrong dtype, or fewer values than its shape).
+    """
+    graph_def = _read_graph_def(path)
+    try:
+        return _graph_def_rows(graph_def)
+    except (TypeError, ValueError) as error:
+        raise errors.ModelFileError(
+            f'{path} is a damaged frozen GraphDef: {errors.one_line(error)}'
+        ) from error
+
+
+def _tflite_file_rows(path):
+    """`_tflite_rows` of a `.tflite` file.
+
+    Raises:
+      ModelFileError: the file is empty, not a TFLite flatbuffer, or cut
+        short (its offsets point past its end).
+    """
+    content = _read(path, 'a TFLite file')
+    if not _is_tflite(content):
+        raise errors.ModelFileError(
+            f'{path} is not a TFLite file (no TFL3 identifier)')
+    try:
+        return _tflite_rows(bytearray(content))
+    # A flatbuffer is read unchecked: damage shows as any error of the
+    # reader (struct.error, IndexError, TypeError, ...).
+    except Exception as error:  # pylint: disable=broad-except
+        raise errors.ModelFileError(
+            f'{path} is a damaged TFLite file (truncated?): '
+            f'{errors.one_line(error)}') from error
+
+
 def report(path):
     """Every weight tensor of the model at `path`, with its zeros.
 
     Raises:
-      ModelFileError: `path` is no model file tf_prune reads.
+      ModelFileError: `path` is no model file tf_prune reads, or a damaged
+        one; the message names it.
     """
     if os.path.isfile(path) and path.endswith('.pb'):
-        graph_def = tf.compat.v1.GraphDef()
-        with open(path, 'rb') as file:
-            graph_def.ParseFromString(file.read())
-        return _graph_def_rows(graph_def)
+        return _graph_def_file_rows(path)
     if os.path.isfile(path) and path.endswith('.tflite'):
-        with open(path, 'rb') as file:
-            return _tflite_rows(bytearray(file.read()))
+        return _tflite_file_rows(path)
     kind = sources.kind(path)
     if kind == 'tf1_checkpoint':
         return _tf1_checkpoint_rows(path)

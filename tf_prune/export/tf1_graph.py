@@ -6,6 +6,7 @@ of its value under the same name, keeping only what the outputs need.
 `fold_constants` and `rename_nodes` serve the Keras freezing too.
 """
 
+from google.protobuf import message
 import numpy as np
 import tensorflow as tf
 from tensorflow.python.util import deprecation
@@ -79,6 +80,52 @@ def fold_constants(graph_def, nodes):
             node.attr['dtype'].type = tf.as_dtype(value.dtype).as_datatype_enum
             node.attr['value'].tensor.CopyFrom(tf.make_tensor_proto(value))
     return rename_nodes(folded, nodes)
+
+
+# Types TFLite's builtin kernels do not compute in.
+_HALF_TYPES = (tf.float16.as_datatype_enum, tf.bfloat16.as_datatype_enum)
+
+
+def _cast_attr(attr):
+    """Makes an AttrValue's half types float32, in place."""
+    kind = attr.WhichOneof('value')
+    if kind == 'type' and attr.type in _HALF_TYPES:
+        attr.type = tf.float32.as_datatype_enum
+    elif kind == 'list' and any(t in _HALF_TYPES for t in attr.list.type):
+        types = [tf.float32.as_datatype_enum if t in _HALF_TYPES else t
+                 for t in attr.list.type]
+        del attr.list.type[:]
+        attr.list.type.extend(types)
+    elif kind == 'tensor' and attr.tensor.dtype in _HALF_TYPES:
+        value = tf.make_ndarray(attr.tensor).astype(np.float32)
+        attr.tensor.CopyFrom(tf.make_tensor_proto(value))
+
+
+def cast_to_float32(graph_def):
+    """`graph_def` computing in float32 where it computes in a half type.
+
+    Every float16 or bfloat16 constant, input and op of the graph and of its
+    function library becomes float32: the graph computes what it computed,
+    with more precision (a `Cast` to a half type becomes a float32 no-op).
+
+    Args:
+      graph_def: a frozen GraphDef.
+
+    Returns:
+      A new GraphDef.
+    """
+    cast = tf.compat.v1.GraphDef()
+    cast.CopyFrom(graph_def)
+    functions = cast.library.function
+    for node in [*cast.node, *(n for f in functions for n in f.node_def)]:
+        for attr in node.attr.values():
+            _cast_attr(attr)
+    for function in functions:
+        for arg in [*function.signature.input_arg,
+                    *function.signature.output_arg]:
+            if arg.type in _HALF_TYPES:
+                arg.type = tf.float32.as_datatype_enum
+    return cast
 
 
 def check_output_nodes(graph_def, output_node_names):
@@ -160,6 +207,36 @@ def subgraph(graph_def, output_node_names):
     return kept
 
 
+def meta_graph(prefix):
+    """The `.meta` graph a TF1 checkpoint was saved with.
+
+    Args:
+      prefix: the checkpoint's prefix (`<directory>/model.ckpt-45`).
+
+    Returns:
+      A `MetaGraphDef`.
+
+    Raises:
+      ModelFileError: the `.meta` file is missing or is not a MetaGraphDef.
+    """
+    path = prefix + '.meta'
+    if not tf.io.gfile.exists(path):
+        raise errors.ModelFileError(
+            f'checkpoint {prefix} has no .meta graph ({path} is missing)')
+    meta = tf.compat.v1.MetaGraphDef()
+    with tf.io.gfile.GFile(path, 'rb') as file:
+        content = file.read()
+    try:
+        meta.ParseFromString(content)
+    except message.DecodeError as error:
+        raise errors.ModelFileError(
+            f'{path} is not a MetaGraphDef (truncated, or another kind of '
+            f'file)') from error
+    if not meta.graph_def.node:
+        raise errors.ModelFileError(f'{path} holds no graph')
+    return meta
+
+
 def graph_def_from_checkpoint(checkpoint_dir, output_node_names):
     """The latest TF1 checkpoint's graph, frozen to `output_node_names`.
 
@@ -175,15 +252,29 @@ def graph_def_from_checkpoint(checkpoint_dir, output_node_names):
         checkpoint.
       StripError: an output node not in the graph.
     """
-    prefix = latest_checkpoint(checkpoint_dir)
-    if not tf.io.gfile.exists(prefix + '.meta'):
-        raise errors.ModelFileError(
-            f'checkpoint {prefix} has no .meta graph')
+    return freeze_prefix(latest_checkpoint(checkpoint_dir), output_node_names)
+
+
+def freeze_prefix(prefix, output_node_names):
+    """`graph_def_from_checkpoint` for a checkpoint already found intact.
+
+    Args:
+      prefix: the checkpoint's prefix, as `latest_checkpoint` returns it.
+      output_node_names: the nodes the frozen graph must compute.
+
+    Returns:
+      A GraphDef in which every variable the outputs read is a Const.
+
+    Raises:
+      ModelFileError: no `.meta` graph, or one the checkpoint does not fit.
+      StripError: an output node not in the graph.
+    """
+    meta = meta_graph(prefix)
     graph = tf.Graph()
     with graph.as_default(), tf.compat.v1.Session(graph=graph) as session:
         try:
             saver = tf.compat.v1.train.import_meta_graph(
-                prefix + '.meta', clear_devices=True)
+                meta, clear_devices=True)
         except Exception as error:  # pylint: disable=broad-except
             raise errors.ModelFileError(
                 f'graph {prefix}.meta is unreadable: '
@@ -194,7 +285,7 @@ def graph_def_from_checkpoint(checkpoint_dir, output_node_names):
             saver.restore(session, prefix)
         except (tf.errors.OpError, ValueError) as error:
             raise errors.ModelFileError(
-                f'checkpoint {prefix} is unreadable: '
+                f'checkpoint {prefix} does not fit its graph: '
                 f'{errors.one_line(error)}') from error
         # contrib's own freezing, still TF's; its deprecation notice is
         # TF's to act on, not the user's.

@@ -5,7 +5,11 @@ temporary file beside its output, renamed once complete, so a crash never
 leaves a half-written output.
 """
 
+import json
+import os
+import shutil
 import warnings
+import zipfile
 
 import numpy as np
 import tensorflow as tf
@@ -37,7 +41,10 @@ def frozen_graph(model, path, output_node_names=None):
       The `FrozenGraph` written.
     """
     frozen = frozen_lib.as_frozen_graph(model, output_node_names)
-    atomic.write_bytes(path, frozen.graph_def.SerializeToString())
+    # Deterministic: the same graph gives the same bytes (attr maps would
+    # otherwise come out in any order), so outputs can be checksummed.
+    atomic.write_bytes(
+        path, frozen.graph_def.SerializeToString(deterministic=True))
     return frozen
 
 
@@ -105,7 +112,16 @@ def _convert(frozen, sparse, quantize, representative_data):
         # "Statistics for quantized inputs were expected": the inputs stay
         # float by design.
         warnings.filterwarnings('ignore', 'Statistics for quantized inputs')
-        return converter.convert()
+        try:
+            return converter.convert()
+        except RuntimeError as error:
+            if quantize != 'int8':
+                raise
+            # The calibration ran the model on examples it cannot take (a
+            # generator's, or a dataset's of unknown shape).
+            raise ValueError(
+                f'representative_data gives examples the model cannot take: '
+                f'{errors.one_line(error)}') from error
 
 
 def _stripped_copy(model):
@@ -130,7 +146,10 @@ def tflite(model, path, sparse=True, quantize=None, representative_data=None,
     A pruned Keras model is stripped first (the file is the one
     `tflite(strip_pruning(model), ...)` writes). The input's batch dimension
     stays open, except for a Keras model whose loop over time (LSTM, GRU)
-    TFLite converts only with a static batch: it gets batch size 1.
+    TFLite converts only with a static batch: it gets batch size 1. A
+    float16 or bfloat16 model (or mixed precision) is written computing in
+    float32, as TFLite's builtin kernels do; `quantize='float16'` stores its
+    weights in float16 again.
 
     Args:
       model: a Keras model (pruned or not) or a `FrozenGraph`.
@@ -152,7 +171,8 @@ def tflite(model, path, sparse=True, quantize=None, representative_data=None,
     Raises:
       StripError: a pruned subclassed model (strip it first).
       ValueError: an unknown `quantize`; 'int8' without data, or with data
-        not shaped as the model's inputs; 'dynamic' or 'int8' with `sparse`
+        not shaped as the model's inputs (or that the calibration cannot
+        run the model on); 'dynamic' or 'int8' with `sparse`
         (LiteRT's XNNPACK delegate, on by default, cannot run sparse int8
         kernels, so such a file fails at load; and sparse int8 Dense
         kernels convert to wrong outputs).
@@ -172,7 +192,8 @@ def tflite(model, path, sparse=True, quantize=None, representative_data=None,
     if not isinstance(model, frozen_lib.FrozenGraph) and any(
             node.op in _LOOPS for node in frozen.graph_def.node):
         frozen = frozen_lib.freeze(model, output_node_names, batch_size=1)
-    content = _convert(frozen, sparse, quantize, representative_data)
+    content = _convert(frozen.in_float32(), sparse, quantize,
+                       representative_data)
     atomic.write_bytes(path, content)
     return len(content)
 
@@ -198,17 +219,67 @@ def saved_model(model, path, output_node_names=None):
 
     Returns:
       The `FrozenGraph` written.
+
+    Raises:
+      OSError: the directory cannot be written (a full disk, say), as the
+        other writers raise it.
     """
     frozen = frozen_lib.as_frozen_graph(model, output_node_names)
     function = frozen.function()
-    with atomic.atomic_output(path) as temporary:
-        tf.saved_model.save(_Serving(function), temporary,
-                            signatures={'serving_default': function})
+    try:
+        with atomic.atomic_output(path) as temporary:
+            tf.saved_model.save(_Serving(function), temporary,
+                                signatures={'serving_default': function})
+    except tf.errors.OpError as error:
+        # TF's file errors read '<file>; <reason>', the file a temporary.
+        reason = errors.one_line(error).rsplit('; ', 1)[-1]
+        raise OSError(None, reason, str(path)) from error
     return frozen
+
+
+# Every entry of a `.keras` file written here carries this time (the zip
+# format's earliest, as reproducible builds use), and so does the save date
+# Keras records in metadata.json: identical models give identical files.
+_ZIP_TIME = (1980, 1, 1, 0, 0, 0)
+_SAVE_DATE = '1980-01-01@00:00:00'  # Keras' format for `date_saved`
+
+
+def _zip_entry(info):
+    """`info` with no time or origin of its own."""
+    entry = zipfile.ZipInfo(info.filename, date_time=_ZIP_TIME)
+    entry.compress_type = info.compress_type
+    entry.external_attr = info.external_attr
+    return entry
+
+
+def _reproducible_keras_zip(source, path):
+    """Copies the `.keras` file `source` to `path`, reproducibly.
+
+    Entries keep their order, content and compression; their times are
+    `_ZIP_TIME`, and metadata.json's save date `_SAVE_DATE` (Keras reads it
+    only to show it, in `KerasFileEditor`).
+    """
+    with zipfile.ZipFile(source) as original, \
+            zipfile.ZipFile(path, 'w') as copy:
+        for info in original.infolist():
+            entry = _zip_entry(info)
+            if info.filename == 'metadata.json':
+                metadata = json.loads(original.read(info))
+                metadata['date_saved'] = _SAVE_DATE
+                copy.writestr(entry, json.dumps(metadata))
+                continue
+            # Entries this large need zip64 headers, asked for up front.
+            large = info.file_size >= zipfile.ZIP64_LIMIT
+            with original.open(info) as reader, copy.open(
+                    entry, 'w', force_zip64=large) as writer:
+                shutil.copyfileobj(reader, writer)
 
 
 def keras_file(model, path):
     """Writes the stripped model as a `.keras` file.
+
+    The same model gives the same bytes (entry times and the recorded save
+    date are fixed), so outputs can be checksummed.
 
     Args:
       model: a Keras model (pruned or not).
@@ -218,4 +289,13 @@ def keras_file(model, path):
         raise ValueError(f'{path}: a Keras model file must end in .keras')
     stripped = strip_pruning(model)
     with atomic.atomic_output(path) as temporary:
-        stripped.save(temporary)
+        # Keras writes its own first, beside the output, under a name that
+        # extends the temporary's random part: a killed run's leftover is
+        # then one `atomic_output` removes as stale.
+        saved = temporary[:-len('.keras')] + '_keras.keras'
+        try:
+            stripped.save(saved)
+            _reproducible_keras_zip(saved, temporary)
+        finally:
+            if os.path.exists(saved):
+                os.remove(saved)
