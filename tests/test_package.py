@@ -9,7 +9,7 @@ from tests.conftest import project_env
 
 def test_public_api():
     assert sorted(tf_prune.__all__) == sorted([
-        'ModelFileError', 'PruneWrapper', 'Pruning', 'PruningCallback',
+        'DirectoryInUseError', 'ModelFileError', 'PruneWrapper', 'Pruning', 'PruningCallback',
         'PruningHParams', 'StripError', 'TrainingDirectory', 'block_dims',
         'checkpoints', 'compute_sparsity', 'export', 'flags',
         'get_pruning_hparams',

@@ -8,6 +8,7 @@ wrapper, `prune`, the controller, callbacks, summaries, stripping),
 
 from tf_prune import export
 from tf_prune.core import flags
+from tf_prune.core.errors import DirectoryInUseError
 from tf_prune.core.errors import ModelFileError
 from tf_prune.core.errors import StripError
 from tf_prune.core.hparams import PruningHParams
@@ -29,6 +30,7 @@ from tf_prune.keras.strip import strip_pruning
 from tf_prune.keras.wrapper import PruneWrapper
 
 __all__ = [
+    'DirectoryInUseError',
     'ModelFileError',
     'PruneWrapper',
     'Pruning',

@@ -27,8 +27,12 @@ def _die(crash):
 
 
 def _kill_when_temporary_appears(directory, stem):
-    while not any(name.startswith(f'.{stem}.tmp-')
-                  for name in os.listdir(directory)):
+    # Seen on two polls in a row: atomic_output reserves the temporary's
+    # name with a file it removes at once, for the writer to create.
+    seen = 0
+    while seen < 2:
+        seen = seen + 1 if any(name.startswith(f'.{stem}.tmp-')
+                               for name in os.listdir(directory)) else 0
         time.sleep(0.0005)
     _die('while_writing')
 

@@ -21,7 +21,8 @@ STEPS_PER_EPOCH = 3
 BATCH = 8
 
 
-def _model():
+def cnn():
+    """The CNN, not pruned yet."""
     inputs = keras.Input((8, 8, 1))
     x = keras.layers.Conv2D(4, 3, activation='relu', name='conv1')(inputs)
     x = keras.layers.Flatten()(x)
@@ -29,27 +30,37 @@ def _model():
     return keras.Model(inputs, keras.layers.Dense(3, name='fc2')(x))
 
 
+def data():
+    """The fixed training data, (x, y): STEPS_PER_EPOCH batches."""
+    rng = np.random.default_rng(1)
+    n = STEPS_PER_EPOCH * BATCH
+    return (rng.normal(size=(n, 8, 8, 1)).astype(np.float32),
+            rng.normal(size=(n, 3)).astype(np.float32))
+
+
+def save_state(model, out):
+    """Saves every variable of `model`, and the optimizer's step, to `out`."""
+    state = {v.path: v.numpy() for v in model.weights}
+    state['optimizer_iterations'] = model.optimizer.iterations.numpy()
+    np.savez(out, **state)
+
+
 def main(ckpt_dir, first_epoch, last_epoch, out):
     tf.config.experimental.enable_op_determinism()
     keras.utils.set_random_seed(0)
-    model = tf_prune.prune(_model(), SPEC)
+    model = tf_prune.prune(cnn(), SPEC)
     model.compile(keras.optimizers.Adam(0.01), 'mse')
     model.optimizer.build(model.trainable_variables)
     checkpoint = tf.train.Checkpoint(model=model, optimizer=model.optimizer)
     manager = tf.train.CheckpointManager(checkpoint, ckpt_dir, max_to_keep=1)
     if manager.latest_checkpoint:
         checkpoint.restore(manager.latest_checkpoint).assert_consumed()
-    rng = np.random.default_rng(1)
-    n = STEPS_PER_EPOCH * BATCH
-    x = rng.normal(size=(n, 8, 8, 1)).astype(np.float32)
-    y = rng.normal(size=(n, 3)).astype(np.float32)
+    x, y = data()
     model.fit(x, y, batch_size=BATCH, shuffle=False, verbose=0,
               initial_epoch=first_epoch, epochs=last_epoch,
               callbacks=[tf_prune.PruningCallback(SPEC)])
     manager.save()
-    state = {v.path: v.numpy() for v in model.weights}
-    state['optimizer_iterations'] = model.optimizer.iterations.numpy()
-    np.savez(out, **state)
+    save_state(model, out)
 
 
 if __name__ == '__main__':

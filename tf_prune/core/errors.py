@@ -12,6 +12,19 @@ class StripError(ValueError):
     argument at fault."""
 
 
+class DirectoryInUseError(RuntimeError):
+    """A directory another process holds the `DirectoryLock` of.
+
+    The message is one line naming the directory, what holds it and the way
+    out. `directory` and `pid` (None when unknown) say the same.
+    """
+
+    def __init__(self, message, directory, pid):
+        super().__init__(message)
+        self.directory = directory
+        self.pid = pid
+
+
 def one_line(error):
     """The first line of an error's message (TF's errors span many)."""
     message = getattr(error, 'message', None) or str(error)

@@ -1,11 +1,15 @@
 """Callbacks for `fit`: contrib's mask updates, and training directories."""
 
+import weakref
+
 import keras
 import tensorflow as tf
 
+from tf_prune.core import atomic
 from tf_prune.core import hparams as hparams_lib
 from tf_prune.keras import training_dir
 from tf_prune.keras.controller import Pruning
+from tf_prune.keras.controller import check_sparsity_override
 
 
 class TrainingDirectory(keras.callbacks.Callback):
@@ -23,6 +27,12 @@ class TrainingDirectory(keras.callbacks.Callback):
     ends (the directory here is what the tools read afterwards), keeps
     weights without the model's config, and records no hparams.
 
+    From the start of `fit` to its end the directory is locked
+    (`atomic.DirectoryLock`): a training in another process that uses it
+    meanwhile is refused, rather than mixing its checkpoints in. The kernel
+    releases the lock of a process killed. What checkpoint writes a killed
+    training left unfinished (`ckpt-<step>_temp/`) is removed at the start.
+
     Args:
       directory: the training directory (created if missing).
       hparams: the `PruningHParams` or spec the model is trained with. A
@@ -32,6 +42,8 @@ class TrainingDirectory(keras.callbacks.Callback):
 
     Raises:
       ValueError: the directory was trained with other hparams.
+      DirectoryInUseError: from `fit`, when another process trains
+        in the directory.
     """
 
     def __init__(self, directory, hparams, max_to_keep=5):
@@ -41,21 +53,30 @@ class TrainingDirectory(keras.callbacks.Callback):
         self._max_to_keep = max_to_keep
         self._checkpoints = None
         self._model_seen = None
+        self._lock = atomic.DirectoryLock(directory, 'training')
+        # Also released when this callback is collected: `fit` skips
+        # on_train_end when it raises.
+        weakref.finalize(self, self._lock.release)
         training_dir.check_hparams(directory, self._hparams)
 
     def on_train_begin(self, logs=None):
+        self._lock.acquire()
+        training_dir.remove_checkpoint_leftovers(self._directory)
         if self._model_seen is self.model:
             return
         training_dir.check_hparams(self._directory, self._hparams)
         training_dir.write_model_config(self.model, self._directory,
                                         self._hparams)
         self._checkpoints = training_dir.TrainingCheckpoints(
-            self.model, self._directory, self._max_to_keep)
+            self.model, self._directory, self._max_to_keep, lock=False)
         self._checkpoints.restore_latest()
         self._model_seen = self.model
 
     def on_epoch_end(self, epoch, logs=None):
         self._checkpoints.save()
+
+    def on_train_end(self, logs=None):
+        self._lock.release()
 
 
 class PruningCallback(keras.callbacks.Callback):
@@ -74,20 +95,21 @@ class PruningCallback(keras.callbacks.Callback):
         (`<name>_summaries/...`) and weight histograms are written there at
         every mask update and at the end of training.
       sparsity: passed to `Pruning` (a variable or callable overriding the
-        schedule).
+        schedule, with values in [0, 1)).
       checkpoint_dir: a shortcut for `TrainingDirectory(checkpoint_dir,
         hparams, max_to_keep)` run by this callback, before it.
       max_to_keep: how many checkpoints `checkpoint_dir` keeps.
 
     Raises:
-      ValueError: invalid hparams, or a `checkpoint_dir` trained with other
-        hparams.
+      ValueError: invalid hparams, a `sparsity` holding a value outside
+        [0, 1), or a `checkpoint_dir` trained with other hparams.
     """
 
     def __init__(self, hparams, log_dir=None, sparsity=None,
                  checkpoint_dir=None, max_to_keep=5):
         super().__init__()
         self._hparams = hparams_lib.as_hparams(hparams)
+        check_sparsity_override(sparsity, 'PruningCallback')
         self._log_dir = log_dir
         self._sparsity = sparsity
         self._directory = (
@@ -138,8 +160,10 @@ class PruningCallback(keras.callbacks.Callback):
             self._directory.on_epoch_end(epoch, logs)
 
     def on_train_end(self, logs=None):
-        if self._writer is None:
-            return
-        with self._writer.as_default():
-            self._pruning.add_final_summaries(self._step(), histograms=True)
-        self._writer.flush()
+        if self._writer is not None:
+            with self._writer.as_default():
+                self._pruning.add_final_summaries(self._step(),
+                                                  histograms=True)
+            self._writer.flush()
+        if self._directory is not None:
+            self._directory.on_train_end(logs)

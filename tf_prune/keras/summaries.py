@@ -6,13 +6,17 @@ pruned weight `<mask name>/sparsity` (the fraction of zeros in the mask) and
 `<threshold name>/threshold`. tf_prune adds `model_sparsity` (the fraction of
 zeros over all masks: the sparsity reached, beside the schedule's target), on
 request a histogram of each pruned weight as the layer uses it
-(`mask * weight`), and a layout for TensorBoard's custom-scalars dashboard
-that gathers these tags into one "Pruning" category.
+(`mask * weight`), a layout for TensorBoard's custom-scalars dashboard
+that gathers these tags into one "Pruning" category, and the marker of a
+run's (re)start that keeps a resumed run's curves from doubling back.
 """
 
 import re
+import time
 
 import tensorflow as tf
+# TF has no public API for writing an event other than a summary.
+from tensorflow.python.ops import summary_ops_v2
 from tensorboard.plugins.custom_scalar import layout_pb2
 from tensorboard.plugins.custom_scalar import metadata as custom_scalar_metadata
 
@@ -67,6 +71,30 @@ def write_dashboard_layout(hparams):
         tf.constant(dashboard_layout(hparams).SerializeToString()), step=0,
         metadata=custom_scalar_metadata.create_summary_metadata()
         .SerializeToString())
+
+
+def write_run_start(step):
+    """Marks the start of a run, fresh or resumed, at `step`.
+
+    Writes TensorBoard's restart marker (an event `SessionLog.START` at
+    `step`) to the default summary writer; nothing without one. TensorBoard
+    takes a run directory's first marker for the start of the run, and a
+    later one for a restart: it then drops, from the event files before it,
+    every event at `step` or later. Those are the events a training killed
+    after its last checkpoint wrote past it, which the resumed training
+    writes again: without the marker the curves would double back.
+
+    Args:
+      step: the first step the run writes summaries at: one past the
+        restored step (1 for a fresh run).
+    """
+    if not summary_ops_v2.has_default_writer():
+        return
+    event = tf.compat.v1.Event(
+        wall_time=time.time(), step=int(step),
+        session_log=tf.compat.v1.SessionLog(
+            status=tf.compat.v1.SessionLog.START))
+    summary_ops_v2.import_event(tf.constant(event.SerializeToString()))
 
 
 def write_pruning_summaries(hparams, step, sparsity, model_sparsity,
