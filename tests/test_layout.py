@@ -13,7 +13,8 @@ CAPABILITY_RANK = 3
 TOP_RANK = 4
 # The only module that may reach into Keras' private members.
 KERAS_INTERNALS = 'tf_prune.keras._internals'
-PRIVATE_KERAS = {'_flatten_layers', '_tracker', '_trackable_children'}
+PRIVATE_KERAS = {'_flatten_layers', '_tracker', '_trackable_children',
+                 '_functional', '_nodes_by_depth', '_inbound_nodes'}
 
 
 def module_name(path):

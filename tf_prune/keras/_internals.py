@@ -94,3 +94,44 @@ def reset_compiled_functions(model):
     model.train_function = None
     model.test_function = None
     model.predict_function = None
+
+
+def graph_calls(model):
+    """The layer calls of a Sequential or Functional model, in running order.
+
+    Why: Keras 3 keeps a graph model's calls in the private
+    `_nodes_by_depth` (a Sequential model's in its private `_functional`);
+    the public `operations` lists each layer once, without the tensors each
+    call reads and writes, so a layer called twice, or a nested model, could
+    not be followed.
+
+    Args:
+      model: a built Sequential or Functional model.
+
+    Returns:
+      A list of `(operation, args, kwargs, inputs, outputs)`, one per call of
+      the model's own graph (a nested model's call is one entry): the layer or
+      op called, the arguments it was called with (KerasTensors among them),
+      and its input and output KerasTensors as flat lists. Each call comes
+      after the calls whose outputs it reads.
+
+    Raises:
+      ValueError: `model` is a Sequential model that was never built.
+    """
+    graph = model._functional if isinstance(model, keras.Sequential) else model  # pylint: disable=protected-access
+    if graph is None:
+        raise ValueError(
+            f'Sequential model {model.name!r} has no graph yet; build it '
+            f'(give it a keras.Input or call it once) first')
+    nodes_by_depth = graph._nodes_by_depth  # pylint: disable=protected-access
+    calls = []
+    # Keras runs the graph by decreasing depth: a call's depth is larger
+    # than the depth of every call that reads its outputs.
+    for depth in sorted(nodes_by_depth, reverse=True):
+        for node in nodes_by_depth[depth]:
+            if node.is_input or node.operation is None:
+                continue
+            calls.append((node.operation, node.arguments.args,
+                          node.arguments.kwargs, list(node.input_tensors),
+                          list(node.output_tensors)))
+    return calls
