@@ -62,6 +62,7 @@ bench: $(INSTALLED) $(BENCH_INSTALLED) data
 	$(PY) benchmarks/mask_update.py
 	$(PY) benchmarks/train_overhead.py
 	$(PY) benchmarks/fashion_mnist_vs_tfmot.py
+	$(PY) benchmarks/structured_speed.py
 	$(PY) benchmarks/render_docs.py
 
 $(PY):

@@ -12,10 +12,17 @@ import os
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULTS_DIR = os.path.join(ROOT, 'benchmarks', 'results')
 DOC = os.path.join(ROOT, 'docs', 'benchmarks.md')
-RESULT_FILES = ('mask_update.json', 'train_overhead.json',
-                'fashion_mnist_vs_tfmot.json',
-                'fashion_mnist_vs_tfmot_target_0.9.json')
+FASHION_FILES = ('fashion_mnist_vs_tfmot.json',
+                 'fashion_mnist_vs_tfmot_target_0.9.json')
+RESULT_FILES = ('mask_update.json', 'train_overhead.json', *FASHION_FILES,
+                'structured_speed.json')
 PLOT = '../benchmarks/results/fashion_mnist_vs_tfmot.png'
+STRUCTURED_PLOT = '../benchmarks/results/structured_speed.png'
+# structured_speed.py's latency settings: result key, title.
+STRUCTURED_SETTINGS = (('tf_batch_1', 'TF batch 1'),
+                       ('tf_batch_32', 'TF batch 32'),
+                       ('litert_threads_1', 'LiteRT 1 thread'),
+                       ('litert_threads_2', 'LiteRT 2 threads'))
 
 MASK_UPDATE_HEADER = (
     '| elements | sparsity | update_mask ms | top_k ms | reduce_max ms '
@@ -198,7 +205,7 @@ def _fashion(results):
         'Final sparsity is over the four pruned kernels of the stripped '
         'model. TFLite bytes are of the stripped model, converted plain and '
         'sparse-encoded (`EXPERIMENTAL_SPARSITY`), each also gzipped.']
-    for name in RESULT_FILES[2:]:
+    for name in FASHION_FILES:
         result = results[name]
         text += ['', f'### `{name}`', '']
         if result is None:
@@ -224,6 +231,169 @@ def _fashion(results):
     return text
 
 
+def _si(value):
+    """1234567 -> '1.23 M'."""
+    for scale, unit in ((1e9, 'G'), (1e6, 'M'), (1e3, 'k')):
+        if value >= scale:
+            return f'{value / scale:.3g} {unit}'
+    return f'{value:g}'
+
+
+def _ms(value):
+    """Milliseconds to 3 or 4 significant figures (0.0812, 5.83, 412.6)."""
+    digits = 3 if value < 1 else 2 if value < 100 else 1
+    return f'{value:.{digits}f}'
+
+
+def _sparsity_cell(row):
+    return 'dense' if row['label'] == 'dense' else f"{row['sparsity']:g}"
+
+
+def structured_speed_tables(result):
+    """structured_speed.py's two tables: sizes, then latencies."""
+    sizes = [
+        '| model | channel sparsity | channels removed | parameters | '
+        'vs dense | FLOPs | vs dense | .tflite bytes | vs dense | '
+        'shrunk vs zeroed: outputs | logits | LiteRT vs Keras |',
+        '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|']
+    latency = [
+        '| model | channel sparsity | '
+        + ' | '.join(f'{title} ms | ratio (IQR)'
+                     for _, title in STRUCTURED_SETTINGS) + ' |',
+        '|---|---:|' + '---:|' * (2 * len(STRUCTURED_SETTINGS))]
+    for model in result['models']:
+        dense = model['rows'][0]
+        for row in model['rows']:
+            shrunk = row['label'] != 'dense'
+            removed = (f"{row['channels_removed']:,} of "
+                       f"{model['removable_channels']:,}" if shrunk else '-')
+            zeroed = ' | '.join(
+                format(row[f'max_difference_to_zeroed_{what}'], '.1e')
+                if shrunk else '-' for what in ('outputs', 'logits'))
+            sizes.append(
+                f"| {model['model']} | {_sparsity_cell(row)} | {removed} | "
+                f"{row['params']:,} | {row['params'] / dense['params']:.3f} | "
+                f"{_si(row['flops'])} | {row['flops'] / dense['flops']:.3f} | "
+                f"{row['tflite_bytes']:,} | "
+                f"{row['tflite_bytes'] / dense['tflite_bytes']:.3f} | "
+                f"{zeroed} | {row['litert_max_difference']:.1e} |")
+            cells = []
+            for setting, _ in STRUCTURED_SETTINGS:
+                figures = model['settings'][setting]['by_model'][row['label']]
+                cells.append(_ms(figures['median_ms']))
+                cells.append(
+                    f"{figures['ratio_median']:.3f} "
+                    f"({figures['ratio_p25']:.3f}-{figures['ratio_p75']:.3f})"
+                    if shrunk else '1')
+            latency.append(f"| {model['model']} | {_sparsity_cell(row)} | "
+                           + ' | '.join(cells) + ' |')
+    return '\n'.join(sizes) + '\n\n' + '\n'.join(latency)
+
+
+def structured_goal(result):
+    """One line: the goal of issue 13 against the measured ratios."""
+    goal = result.get('goal')
+    if goal is None:
+        return 'Goal: not measured (ResNet50 at 0.5 was not run).'
+    titles = dict(STRUCTURED_SETTINGS)
+    parts = [f"{titles[setting]} {ratio:.3f} "
+             f"({'met' if goal['met'][setting] else 'not met'})"
+             for setting, ratio in goal['ratios'].items()]
+    verdict = 'met' if all(goal['met'].values()) else 'not met'
+    return (f"Goal (issue 13): shrunk/dense latency <= "
+            f"{goal['max_ratio']:.2f} at {goal['sparsity']:g} on "
+            f"{goal['model']}, in LiteRT (batch 1) and TensorFlow (batch 32): "
+            f"{verdict}. Measured: " + '; '.join(parts) + '.')
+
+
+def _structured_speed(result):
+    text = [
+        '## Channel removal: size and speed',
+        '',
+        '`benchmarks/structured_speed.py` removes channels one-shot by L1 '
+        'score and measures what it buys. Models: `keras.applications` '
+        'ResNet50 and MobileNetV2 (`weights=None`, 1000 classes) on 160x160x3 '
+        'inputs, and the Fashion-MNIST CNN of `examples/fashion_mnist_cnn.py` '
+        '(28x28x1), each built with seed 0, biases and BatchNormalization '
+        'vectors drawn from U(0.5, 1.5). For each channel sparsity s, '
+        '`keep_top(find_channel_groups(model), s)` picks the lowest-L1 '
+        "fraction s (rounded down) of every group's channels, never fixed "
+        "ones (the classifier's outputs), and `shrink` removes them. All "
+        'models run in one process.',
+        '',
+        "Shrunk vs zeroed: the shrunk model's largest output difference from "
+        'a copy of the dense model with the same channels zeroed '
+        '(`zero_channels`), on two inputs, over the zeroed output range, and '
+        "the same for the logits (the last Dense layer's output before its "
+        'softmax, which saturates on random-weight ResNet50); the script '
+        'stops above 1e-5, so each speed is that of an equivalent model. '
+        "LiteRT vs Keras: the `.tflite` file's output (after the softmax) "
+        "against the Keras model's on one input, over the output range. "
+        'FLOPs are per '
+        'example: 2 x the multiply-accumulates of the Conv, Conv*Transpose, '
+        'DepthwiseConv, SeparableConv and Dense layers, from their shapes; '
+        'biases, BatchNormalization, activations, pooling and adds are not '
+        'counted. `.tflite` bytes are of `tf_prune.export.tflite(model, path, '
+        'sparse=False)` (float32).',
+        '']
+    if result is None:
+        return text + ['No results: `python benchmarks/structured_speed.py` '
+                       'writes `benchmarks/results/structured_speed.json`.']
+    order = ', '.join(result['turn_order'])
+    per_turn = '; '.join(
+        f"{model['model']}: " + ', '.join(
+            f"{title} {model['settings'][setting]['calls_per_turn']}"
+            for setting, title in STRUCTURED_SETTINGS)
+        for model in result['models'])
+    cores = (result.get('machine') or {}).get('cpu_count', '?')
+    cpu = '; '.join(
+        f"{model['model']}: " + ', '.join(
+            f"{title} {model['settings'][setting]['cpu_per_wall']:.2f}"
+            for setting, title in STRUCTURED_SETTINGS)
+        for model in result['models'])
+    threads = '; '.join(
+        f"{model['model']} "
+        + format(model['settings']['litert_threads_2']['by_model']['dense']
+                 ['median_ms']
+                 / model['settings']['litert_threads_1']['by_model']['dense']
+                 ['median_ms'], '.2f')
+        for model in result['models'])
+    load = ', '.join(f'{v:g}' for v in result['load_average_start'])
+    load_end = ', '.join(f'{v:g}' for v in result['load_average_end'])
+    return text + [
+        f"Latency: TensorFlow `predict_on_batch` on batch "
+        f"{' and '.join(map(str, result['tf_batches']))} (TensorFlow's "
+        f"default threads), and LiteRT's `Interpreter` with its default "
+        f"XNNPACK delegate on batch 1 with `num_threads` "
+        f"{' and '.join(map(str, result['litert_threads']))} (`invoke` only, "
+        f"the input set once). The dense model and its shrunk copies are "
+        f"timed side by side: {result['warmup']} untimed calls each, then "
+        f"{_rounds(result['rounds'])}, each a turn of N "
+        f"consecutive calls per model in the order {order}, reversed every "
+        f"other round. N is the same for all models of a setting: "
+        f"{result['turn_seconds']:g} s over the dense model's median "
+        f"warm-up call time (the first call left out), at least 1 "
+        f"({per_turn}). A model's time in a round is the "
+        f"median of its turn's calls; ratio_r = (shrunk time in round r) / "
+        f"(dense time in round r). The ms columns are the median of all of a "
+        f"model's timed calls; the ratio is the median of ratio_r over the "
+        f"rounds, with its 25th and 75th percentiles. Load average (1, 5, 15 "
+        f"min) at the start: {load}; at the end: {load_end}. The run took "
+        f"{result['seconds']:.0f} s.",
+        '',
+        f"Dense LiteRT latency with 2 threads over 1 thread: {threads}. "
+        f"The process's CPU seconds (all threads) per wall second of each "
+        f"setting's timed rounds, up to {cores} on this machine: {cpu}.",
+        '', 'Channels never removed (`describe_unprunable`):',
+        '', *(f"- {model['model']}: {model['channel_groups']} groups, "
+              f"{model['channels']:,} channels; {model['unprunable']}"
+              for model in result['models']),
+        '', structured_goal(result),
+        '', structured_speed_tables(result),
+        '', '![Latency ratio shrunk/dense against channel sparsity, with the '
+        f'FLOPs ratio]({STRUCTURED_PLOT})']
+
+
 def render(results_dir=RESULTS_DIR):
     """The text of docs/benchmarks.md from the JSON files in results_dir."""
     results = {}
@@ -240,7 +410,7 @@ def render(results_dir=RESULTS_DIR):
         '',
         '# Benchmarks',
         '',
-        '`make bench` runs the three benchmarks below, each writing its '
+        '`make bench` runs the four benchmarks below, each writing its '
         'figures to `benchmarks/results/`, then `benchmarks/render_docs.py`, '
         'which writes this page from them. All run on the CPU. The machine '
         'of each results file:',
@@ -251,7 +421,9 @@ def render(results_dir=RESULTS_DIR):
         '',
         *_train_overhead(results['train_overhead.json']),
         '',
-        *_fashion(results)]
+        *_fashion(results),
+        '',
+        *_structured_speed(results['structured_speed.json'])]
     return '\n'.join(lines) + '\n'
 
 
