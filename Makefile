@@ -17,9 +17,10 @@ WITH_VENV := PATH="$(CURDIR)/$(VENV)/bin:$$PATH"
 
 .PHONY: test demo bench clean bazel-tool data
 
-# The suite (which also runs the Bazel-built tool on contrib's checkpoint).
+# The suite (which also runs the Bazel-built tool on contrib's checkpoint),
+# in two processes, a test file to each at a time (module fixtures run once).
 test: $(INSTALLED) data bazel-tool
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n 2 --dist loadfile
 
 # contrib's tool built by Bazel, run on contrib's checkpoint.
 bazel-tool: $(INSTALLED)

@@ -36,6 +36,7 @@ from absl import app, flags, logging  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+from tf_prune import checkpoints  # noqa: E402
 from tf_prune.compat.v1 import layers  # noqa: E402
 from tf_prune.compat.v1 import pruning  # noqa: E402
 
@@ -84,7 +85,10 @@ def inference(images):
 
 def build_graph(hparams):
     """The training graph: returns (images, labels, loss, step_op, p)."""
-    global_step = v1.train.get_or_create_global_step()
+    # A resource variable, read in order under control dependencies: a TF1
+    # ref variable read after the train op may still give the old step.
+    with v1.variable_scope(v1.get_variable_scope(), use_resource=True):
+        global_step = v1.train.get_or_create_global_step()
     images = v1.placeholder(tf.float32, [None, 28, 28, 1], name='images')
     labels = v1.placeholder(tf.int64, [None], name='labels')
     logits = inference(images)
@@ -172,9 +176,15 @@ def main(argv):
         hparams.validate()
         (x_train, y_train), (x_test, y_test) = support.load_fashion_mnist(
             FLAGS.data_dir)
-    except (ValueError, support.DataError) as error:
+        # A damaged newest checkpoint is passed over, or stops the run here.
+        resume, resume_note = checkpoints.resume_from(FLAGS.train_dir)
+    except (ValueError, support.DataError) as error:  # ModelFileError too
         print(f'cifar10_style_v1: {error}', file=sys.stderr)
         return 2
+    if resume_note:
+        print(f'Note: {resume_note}.')
+        # MonitoredTrainingSession restores what the state file names.
+        v1.train.update_checkpoint_state(FLAGS.train_dir, resume)
 
     v1.disable_eager_execution()
     with tf.Graph().as_default():

@@ -532,7 +532,8 @@ def _check_readme_make(block):
     assert commands(block.text) == ['make test', 'make demo']
     assert {'test', 'demo'} <= set(recipes)
     variables, _ = makefile()
-    assert expand(recipes['test'][-1], variables) == '.venv/bin/python -m pytest -q'
+    assert expand(recipes['test'][-1], variables) == (
+        '.venv/bin/python -m pytest -q -n 2 --dist loadfile')
 
 
 def _demo_commands():

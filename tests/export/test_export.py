@@ -245,13 +245,31 @@ def test_graph_and_keras_files_are_the_same_bytes_written_twice(cnn, tmp_path):
     with zipfile.ZipFile(tmp_path / 'first' / 'model.keras') as archive:
         assert {info.date_time for info in archive.infolist()} == {
             (1980, 1, 1, 0, 0, 0)}
+    # A plain model written here and by another process: Keras numbers the
+    # objects layers share (the dtype policy) by memory address.
+    keras.utils.set_random_seed(0)
+    plain = keras.Sequential(
+        [keras.Input((8,), name='x'), keras.layers.Dense(3, name='fc')],
+        name='plain')
+    export.keras_file(plain, tmp_path / 'first' / 'plain.keras')
+    code = ('import keras, sys\n'
+            'from tf_prune import export\n'
+            'keras.utils.set_random_seed(0)\n'
+            'plain = keras.Sequential([keras.Input((8,), name="x"),\n'
+            '    keras.layers.Dense(3, name="fc")], name="plain")\n'
+            'export.keras_file(plain, sys.argv[1])\n')
+    subprocess.run([sys.executable, '-c', code,
+                    str(tmp_path / 'second' / 'plain.keras')],
+                   env=project_env(), check=True, timeout=300)
+    assert ((tmp_path / 'first' / 'plain.keras').read_bytes()
+            == (tmp_path / 'second' / 'plain.keras').read_bytes())
     # Still a .keras file Keras reads, with the stripped model's weights.
     loaded = keras.models.load_model(tmp_path / 'first' / 'model.keras')
     for weight, expected in zip(loaded.get_weights(),
                                 tf_prune.strip_pruning(model).get_weights()):
         np.testing.assert_array_equal(weight, expected)
     assert sorted(p.name for p in (tmp_path / 'first').iterdir()) == [
-        'model.keras', 'model.pb']
+        'model.keras', 'model.pb', 'plain.keras']
 
 
 @pytest.mark.parametrize('policy', ['float16', 'bfloat16', 'mixed_float16'])

@@ -10,8 +10,9 @@ Usage:
       takes DIRECTORY's `DirectoryLock`, prints "held", and keeps it until
       stdin closes (or the process is killed).
 
-atomic.py needs only the standard library: it is loaded by its path, so
-the process starts in milliseconds, without importing TensorFlow.
+atomic.py is loaded by its path; its one import, tf_prune.core.errors,
+imports the package (and TensorFlow) first, so the process takes seconds to
+start, and the tests wait for its "ready" or "held".
 """
 
 import importlib.util

@@ -252,12 +252,32 @@ def _zip_entry(info):
     return entry
 
 
+def _renumber_shared_objects(config, numbers):
+    """The config with its `shared_object_id`s numbered 0, 1, ... in order.
+
+    Keras numbers an object shared by several layers with its `id()`, a
+    memory address that differs between processes; only equality matters
+    when the file is loaded.
+    """
+    if isinstance(config, list):
+        return [_renumber_shared_objects(item, numbers) for item in config]
+    if not isinstance(config, dict):
+        return config
+    renumbered = {}
+    for key, value in config.items():
+        if key == 'shared_object_id':
+            value = numbers.setdefault(value, len(numbers))
+        renumbered[key] = _renumber_shared_objects(value, numbers)
+    return renumbered
+
+
 def _reproducible_keras_zip(source, path):
     """Copies the `.keras` file `source` to `path`, reproducibly.
 
     Entries keep their order, content and compression; their times are
-    `_ZIP_TIME`, and metadata.json's save date `_SAVE_DATE` (Keras reads it
-    only to show it, in `KerasFileEditor`).
+    `_ZIP_TIME`, metadata.json's save date `_SAVE_DATE` (Keras reads it
+    only to show it, in `KerasFileEditor`), and config.json's shared-object
+    ids are numbered in order instead of by memory address.
     """
     with zipfile.ZipFile(source) as original, \
             zipfile.ZipFile(path, 'w') as copy:
@@ -267,6 +287,11 @@ def _reproducible_keras_zip(source, path):
                 metadata = json.loads(original.read(info))
                 metadata['date_saved'] = _SAVE_DATE
                 copy.writestr(entry, json.dumps(metadata))
+                continue
+            if info.filename == 'config.json':
+                config = json.loads(original.read(info))
+                copy.writestr(entry, json.dumps(_renumber_shared_objects(
+                    config, {})))
                 continue
             # Entries this large need zip64 headers, asked for up front.
             large = info.file_size >= zipfile.ZIP64_LIMIT

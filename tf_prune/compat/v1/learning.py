@@ -129,12 +129,13 @@ def train(train_op, logdir, mask_update_op, train_step_fn=train_step,
       init_fn: `fn(sess)` run after `init_op`, e.g. to restore weights.
       ready_op: the readiness check; uninitialized variables by default.
       summary_op: the summaries; all merged by default; None for none.
-      save_summaries_secs: seconds between summaries.
+      save_summaries_secs: seconds between summaries; 0 or None for none.
       summary_writer: a `tf.compat.v1.summary.FileWriter`, None for none, or
         one made for `logdir` by default.
       startup_delay_steps: must be 0 (one process).
       saver: the checkpoint saver; a default one when None.
-      save_interval_secs: seconds between checkpoints.
+      save_interval_secs: seconds between checkpoints; 0 or None for only
+        the final one.
       sync_optimizer: must be None.
       session_config: a `tf.compat.v1.ConfigProto` for the session.
       trace_every_n_steps: must be None.
@@ -204,9 +205,12 @@ def _hooks(logdir, scaffold, save_summaries_secs, summary_writer,
     """The checkpoint and summary hooks for `logdir` (none without one)."""
     if not logdir:
         return []
-    hooks = [v1.train.CheckpointSaverHook(
-        logdir, save_secs=save_interval_secs, scaffold=scaffold)]
-    if summary_writer is not None:
+    hooks = []
+    # As slim's Supervisor: 0 or None seconds is no periodic saving.
+    if save_interval_secs:
+        hooks.append(v1.train.CheckpointSaverHook(
+            logdir, save_secs=save_interval_secs, scaffold=scaffold))
+    if summary_writer is not None and save_summaries_secs:
         writer = (None if summary_writer is _USE_DEFAULT else summary_writer)
         hooks.append(v1.train.SummarySaverHook(
             save_secs=save_summaries_secs, output_dir=logdir,

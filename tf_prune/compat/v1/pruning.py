@@ -163,15 +163,9 @@ class Pruning:
         self._global_step = self._setup_global_step(global_step)
         self._sparsity = (sparsity if sparsity is not None
                           else self._setup_sparsity())
+        # Block dims and per-weight maps are read from `_spec` when the
+        # update ops are built (`schedule.plan_weight`).
         self._last_update_step = self._setup_last_update_step()
-        self._block_dims = [self._spec.block_height, self._spec.block_width]
-        self._block_pooling_function = self._spec.block_pooling_function
-        self._block_dims_map = dict(
-            hparams_lib.parse_block_dims_map(self._spec.block_dims_map))
-        self._weight_sparsity_map = {
-            regex.pattern: value for regex, value in
-            hparams_lib.parse_weight_sparsity_map(
-                self._spec.weight_sparsity_map)}
 
     def _setup_global_step(self, global_step):
         step = (global_step if global_step is not None
