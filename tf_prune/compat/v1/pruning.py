@@ -163,9 +163,9 @@ class Pruning:
         self._global_step = self._setup_global_step(global_step)
         self._sparsity = (sparsity if sparsity is not None
                           else self._setup_sparsity())
-        # Block dims and per-weight maps are read from `_spec` when the
-        # update ops are built (`schedule.plan_weight`).
         self._last_update_step = self._setup_last_update_step()
+        # Block dims and the per-weight maps are read from `_spec` when the
+        # update ops are built (`schedule.plan_weight`).
 
     def _setup_global_step(self, global_step):
         step = (global_step if global_step is not None
@@ -200,8 +200,6 @@ class Pruning:
 
     def _get_sparsity(self, weight_name):
         """The target sparsity of one weight: the schedule's, or scaled."""
-        if self._sparsity is None:
-            raise ValueError('Sparsity variable undefined')
         plan = schedule.plan_weight(self._spec, weight_name)
         return plan.sparsity(tf.convert_to_tensor(self._sparsity,
                                                   tf.float32))
