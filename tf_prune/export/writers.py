@@ -117,11 +117,13 @@ def _convert(frozen, sparse, quantize, representative_data):
         except RuntimeError as error:
             if quantize != 'int8':
                 raise
-            # The calibration ran the model on examples it cannot take (a
-            # generator's, or a dataset's of unknown shape).
+            # Most often the calibration ran the model on examples it cannot
+            # take (a generator's, or a dataset's of unknown shape); the
+            # quantizer's own refusals end here too, and read as such.
             raise ValueError(
-                f'representative_data gives examples the model cannot take: '
-                f'{errors.one_line(error)}') from error
+                f'int8 conversion failed: {errors.one_line(error)} (check '
+                f'that representative_data gives examples the model can '
+                f'take)') from error
 
 
 def _stripped_copy(model):
