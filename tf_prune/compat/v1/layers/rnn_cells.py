@@ -24,8 +24,17 @@ v1 = tf.compat.v1
 class _MaskedKernelMixin:
     """Gives an LSTM cell contrib's mask and threshold for its kernel."""
 
+    def build(self, inputs_shape):
+        """Creates the parent cell's variables, then the mask and threshold.
+
+        Args:
+          inputs_shape: the shape of the inputs, `[batch, input depth]`.
+        """
+        super().build(inputs_shape)
+        self._mask_kernel()
+
     def _mask_kernel(self):
-        """Creates `mask` and `threshold` and the masked kernel; for `build`.
+        """Creates `mask` and `threshold` and the masked kernel.
 
         The mask takes the kernel's own shape, which includes the projection
         size when there is one: contrib gave it `[input depth + num_units,
@@ -81,15 +90,6 @@ class MaskedBasicLSTMCell(_MaskedKernelMixin, rnn_cell_impl.BasicLSTMCell):
             activation=activation,
             reuse=reuse,
             name=name)
-
-    def build(self, inputs_shape):
-        """Creates the kernel and bias, then the mask and threshold.
-
-        Args:
-          inputs_shape: the shape of the inputs, `[batch, input depth]`.
-        """
-        super().build(inputs_shape)
-        self._mask_kernel()
 
     def call(self, inputs, state):
         """One LSTM step with the masked kernel.
@@ -173,15 +173,6 @@ class MaskedLSTMCell(_MaskedKernelMixin, rnn_cell_impl.LSTMCell):
             state_is_tuple=state_is_tuple,
             activation=activation,
             reuse=reuse)
-
-    def build(self, inputs_shape):
-        """Creates the cell's variables, then the mask and threshold.
-
-        Args:
-          inputs_shape: the shape of the inputs, `[batch, input depth]`.
-        """
-        super().build(inputs_shape)
-        self._mask_kernel()
 
     def call(self, inputs, state):
         """One LSTM step with the masked kernel.
