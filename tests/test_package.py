@@ -13,9 +13,9 @@ def test_public_api():
         'PruningHParams', 'StripError', 'TrainingDirectory', 'block_dims',
         'checkpoints', 'compute_sparsity', 'export', 'flags',
         'get_pruning_hparams',
-        'graph_def_from_checkpoint', 'mask_update_due', 'prune',
+        'graph_def_from_checkpoint', 'mask_update_due', 'prune', 'shrink',
         'sparsity_report', 'strip_pruning', 'strip_pruning_vars_fn',
-        'update_mask', 'weight_sparsity'])
+        'structured', 'update_mask', 'weight_sparsity'])
     for name in tf_prune.__all__:
         assert getattr(tf_prune, name) is not None
 

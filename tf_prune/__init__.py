@@ -3,10 +3,13 @@
 The public API is `__all__`. The package is laid out along the data path:
 `core` (hparams, schedule, mask engine; TensorFlow only), `keras` (the
 wrapper, `prune`, the controller, callbacks, summaries, stripping),
-`export` (model files out and in, TF1 graph surgery, sparsity reports).
+`export` (model files out and in, TF1 graph surgery, sparsity reports),
+and the capabilities above them: `structured` (channel pruning and
+`shrink`), `compat.v1` (contrib's TF1 graph API).
 """
 
 from tf_prune import export
+from tf_prune import structured
 from tf_prune.core import flags
 from tf_prune.core.errors import DirectoryInUseError
 from tf_prune.core.errors import ModelFileError
@@ -28,6 +31,7 @@ from tf_prune.keras.controller import Pruning
 from tf_prune.keras.prune import prune
 from tf_prune.keras.strip import strip_pruning
 from tf_prune.keras.wrapper import PruneWrapper
+from tf_prune.structured.shrink import shrink
 
 __all__ = [
     'DirectoryInUseError',
@@ -47,9 +51,11 @@ __all__ = [
     'graph_def_from_checkpoint',
     'mask_update_due',
     'prune',
+    'shrink',
     'sparsity_report',
     'strip_pruning',
     'strip_pruning_vars_fn',
+    'structured',
     'update_mask',
     'weight_sparsity',
 ]

@@ -149,6 +149,32 @@ def test_extension_defaults_and_checks():
             tf_prune.get_pruning_hparams().parse(spec).validate()
 
 
+def test_structured_extensions_parse_print_and_refuse_what_channels_cannot_do():
+    hp = tf_prune.get_pruning_hparams()
+    assert (hp.structure, hp.channel_criterion, hp.bn_l1_penalty) == (
+        'weight', 'l1', 0.0)
+    hp.parse('structure=channel,channel_criterion=bn_scale,'
+             'bn_l1_penalty=1e-4').validate()
+    assert 'structure=channel,channel_criterion=bn_scale,bn_l1_penalty=0.0001' in str(hp)
+    assert tf_prune.get_pruning_hparams().parse(str(hp)) == hp
+    for spec, message in [
+            ('structure=filter', 'structure must be one of weight, channel'),
+            ('channel_criterion=l3', 'channel_criterion must be one of l1, '
+             'l2, bn_scale, taylor'),
+            ('structure=channel,bn_l1_penalty=-0.1',
+             r'bn_l1_penalty must be a finite float >= 0'),
+            ('structure=channel,bn_l1_penalty=inf', 'bn_l1_penalty must be'),
+            ('bn_l1_penalty=0.1', 'set structure=channel, or drop'),
+            ('structure=channel,block_height=2',
+             'cannot take block_height/block_width other than 1'),
+            ('structure=channel,block_dims_map=[a:2x2]',
+             'cannot take block_dims_map'),
+            ('structure=channel,prune_option=first_order_gradient',
+             'use channel_criterion=taylor')]:
+        with pytest.raises(ValueError, match=message):
+            tf_prune.get_pruning_hparams().parse(spec).validate()
+
+
 def test_bad_regex_is_a_value_error_naming_the_entry():
     hp = tf_prune.get_pruning_hparams().parse('block_dims_map=[(:2x2]')
     with pytest.raises(ValueError, match="block_dims_map entry '\\(:2x2'"):

@@ -40,6 +40,9 @@ _EXTENSION_DEFAULTS = (
     ('threshold_method', 'exact'),
     ('prune_option', 'weight'),
     ('gradient_decay_rate', 0.99),
+    ('structure', 'weight'),
+    ('channel_criterion', 'l1'),
+    ('bn_l1_penalty', 0.0),
 )
 
 _DEFAULTS = dict(_CONTRIB_DEFAULTS + _EXTENSION_DEFAULTS)
@@ -47,6 +50,8 @@ _DEFAULTS = dict(_CONTRIB_DEFAULTS + _EXTENSION_DEFAULTS)
 THRESHOLD_METHODS = ('exact', 'histogram')
 PRUNE_OPTIONS = ('weight', 'first_order_gradient', 'second_order_gradient')
 POOLING_FUNCTIONS = ('AVG', 'MAX')
+STRUCTURES = ('weight', 'channel')
+CHANNEL_CRITERIA = ('l1', 'l2', 'bn_scale', 'taylor')
 
 # contrib cast the global step to int32, and the schedule and the gate
 # compute with it on tensors: every step hparam must fit.
@@ -355,6 +360,37 @@ def _check_weight_map_range(values, weight_map):
                 f'target_sparsity or lower the entry\'s sparsity')
 
 
+def _check_structure(values):
+    """The structured-pruning hparams, and what channel pruning cannot do."""
+    check_choice('structure', values['structure'], STRUCTURES)
+    check_choice('channel_criterion', values['channel_criterion'],
+                 CHANNEL_CRITERIA)
+    penalty = values['bn_l1_penalty']
+    if not (np.isfinite(penalty) and penalty >= 0):
+        raise ValueError(
+            f'bn_l1_penalty must be a finite float >= 0 (0 adds no penalty), '
+            f'got {penalty}')
+    if values['structure'] == 'weight':
+        if penalty:
+            raise ValueError(
+                'bn_l1_penalty applies to the BatchNorm scales of channel '
+                'groups; set structure=channel, or drop bn_l1_penalty')
+        return
+    # A channel is one unit: blocks and weight-change scores do not apply.
+    conflicts = []
+    if (values['block_height'], values['block_width']) != (1, 1):
+        conflicts.append('block_height/block_width other than 1')
+    if any(values['block_dims_map']):
+        conflicts.append('block_dims_map')
+    if values['prune_option'] != 'weight':
+        conflicts.append(f"prune_option={values['prune_option']} (use "
+                         f"channel_criterion=taylor for a gradient score)")
+    if conflicts:
+        raise ValueError(
+            f'structure=channel prunes whole channels and cannot take '
+            f'{", ".join(conflicts)}; drop them or use structure=weight')
+
+
 def parse_block_dims_map(entries):
     """Returns [(regex, [height, width])] from `block_dims_map` entries.
 
@@ -403,8 +439,10 @@ class PruningHParams:
     sparsity_function_begin_step, sparsity_function_end_step,
     sparsity_function_exponent, use_tpu. Extensions: threshold_method
     ('exact' or 'histogram', TF 1.13's threshold), prune_option ('weight',
-    'first_order_gradient' or 'second_order_gradient') and
-    gradient_decay_rate.
+    'first_order_gradient' or 'second_order_gradient'),
+    gradient_decay_rate, structure ('weight' or 'channel': what a mask
+    entry prunes), channel_criterion ('l1', 'l2', 'bn_scale' or 'taylor')
+    and bn_l1_penalty (network slimming's L1 penalty on BatchNorm scales).
 
     Args:
       **overrides: hparam values that replace the defaults, type-checked as
@@ -497,6 +535,7 @@ class PruningHParams:
                      THRESHOLD_METHODS)
         check_choice('prune_option', v['prune_option'], PRUNE_OPTIONS)
         check_unit_interval('gradient_decay_rate', v['gradient_decay_rate'])
+        _check_structure(v)
         return self
 
     def __str__(self):

@@ -12,6 +12,7 @@ import tensorflow as tf
 from tf_prune.core import hparams as hparams_lib
 from tf_prune.core import masking
 from tf_prune.core import schedule
+from tf_prune.keras import structures
 from tf_prune.keras import summaries
 from tf_prune.keras.wrapper import find_wrappers
 
@@ -101,11 +102,23 @@ class Pruning:
         still scales it. A value out of range is a ValueError here, or an
         InvalidArgumentError from the update that reads it.
 
+    With `structure=channel` in the hparams, `Pruning(...)` returns the
+    channel controller (`tf_prune.structured.ChannelPruning`), which ranks
+    and masks whole channels on the same schedule.
+
     Raises:
       ValueError: the hparams do not validate, `sparsity` holds a value
         outside [0, 1), a `weight_sparsity_map` or `block_dims_map` entry
         matches a weight twice, or the model has no built `PruneWrapper`.
     """
+
+    def __new__(cls, hparams, model, sparsity=None):
+        del model, sparsity  # for __init__
+        if cls is Pruning:
+            structure = hparams_lib.as_hparams(hparams).structure
+            if structure != 'weight':
+                cls = structures.get(structure).controller
+        return super().__new__(cls)
 
     def __init__(self, hparams, model, sparsity=None):
         # A copy: the compiled update keeps the values it was traced with.
@@ -123,17 +136,7 @@ class Pruning:
             raise ValueError(
                 f'Layers {unbuilt} are not built yet; build the model (give '
                 f'it an Input or call it on data) before creating Pruning')
-        # A weight pruned by two layers is updated once; its other masks copy.
-        groups = {}
-        for wrapper in self._wrappers:
-            for p in wrapper.pruned_weights:
-                groups.setdefault(id(p.weight), []).append(p)
-        self._groups = list(groups.values())
-        # Each weight's target scale and mask arguments, resolved once;
-        # contrib's error for a weight matched twice comes now rather than
-        # at the first update.
-        self._plans = [schedule.plan_weight(self._hparams, group[0].name)
-                       for group in self._groups]
+        self._plan_updates()
         self._sparsity = sparsity
         for wrapper in self._wrappers:
             wrapper.controlled = True
@@ -147,6 +150,25 @@ class Pruning:
         self._conditional_fns = {}
         self._model_sparsity = tf.Variable(
             self._zero_fraction(), trainable=False, name='model_sparsity')
+
+    def _plan_updates(self):
+        """Resolves, once, what each update computes from the wrappers."""
+        # A weight pruned by two layers is updated once; its other masks copy.
+        groups = {}
+        for wrapper in self._wrappers:
+            if wrapper.channels is not None:
+                raise ValueError(
+                    f'{wrapper.name} masks channels (the model was pruned '
+                    f'with structure=channel); give Pruning the hparams it '
+                    f'was pruned with')
+            for p in wrapper.pruned_weights:
+                groups.setdefault(id(p.weight), []).append(p)
+        self._groups = list(groups.values())
+        # Each weight's target scale and mask arguments, resolved once;
+        # contrib's error for a weight matched twice comes now rather than
+        # at the first update.
+        self._plans = [schedule.plan_weight(self._hparams, group[0].name)
+                       for group in self._groups]
 
     @property
     def model(self):

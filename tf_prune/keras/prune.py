@@ -6,6 +6,8 @@ import keras
 from tf_prune.core import hparams as hparams_lib
 from tf_prune.core import schedule
 from tf_prune.keras import _internals
+from tf_prune.keras import structures
+from tf_prune.keras.controller import Pruning
 from tf_prune.keras.wrapper import PruneWrapper
 from tf_prune.keras.wrapper import find_wrappers
 from tf_prune.keras.wrapper import is_dense_by_design
@@ -13,10 +15,15 @@ from tf_prune.keras.wrapper import knows_layer
 
 
 class _Pruner:
-    """Walks a model once, wrapping each prunable layer once."""
+    """Walks a model once, wrapping each prunable layer once.
 
-    def __init__(self, prune_option):
-        self._prune_option = prune_option
+    Args:
+      wrap: a function from a layer to its `PruneWrapper`, or None to leave
+        the layer as it is.
+    """
+
+    def __init__(self, wrap):
+        self._wrap = wrap
         self._done = {}
         self.unknown = []
 
@@ -33,8 +40,9 @@ class _Pruner:
         elif _internals.is_graph_model(layer):
             result = keras.models.clone_model(
                 layer, clone_function=self._replace_in_graph, recursive=True)
-        elif knows_layer(layer) and not isinstance(layer, keras.Model):
-            result = PruneWrapper(layer, prune_option=self._prune_option)
+        elif (not isinstance(layer, keras.Model)
+              and (wrapper := self._wrap(layer)) is not None):
+            result = wrapper
             if layer.built:
                 result.build()
         else:
@@ -86,7 +94,7 @@ def _check_patterns(hparams, wrappers):
                     hparam, regex.pattern, ', '.join(names))
 
 
-def prune(model_or_layer, hparams=None, *, strict=False):
+def prune(model_or_layer, hparams=None, *, strict=False, one_shot=False):
     """Wraps the prunable layers of a model in `PruneWrapper`s.
 
     Sequential and Functional models (also nested ones) are rebuilt around
@@ -106,20 +114,53 @@ def prune(model_or_layer, hparams=None, *, strict=False):
         and its `prune_option` decides the state each wrapper keeps.
       strict: raise instead of logging when a layer with weights is left
         dense because tf_prune does not know it.
+      one_shot: also mask now, at `target_sparsity` (scaled by
+        `weight_sparsity_map`): one-shot pruning of a trained model, ready
+        to evaluate, fine-tune (with a `PruningCallback` whose schedule
+        holds the target, as `initial_sparsity` = `target_sparsity` does) or
+        shrink. Not with `channel_criterion=taylor`, whose scores need
+        training steps.
 
     Returns:
       The pruned model or the wrapper.
 
     Raises:
       ValueError: nothing to prune; `strict` and an unknown layer; a weight
-        matched by two patterns of a map; invalid hparams.
+        matched by two patterns of a map; invalid hparams; `one_shot` with
+        a criterion that needs training.
     """
     hparams = hparams_lib.as_hparams(hparams)
-    pruner = _Pruner(hparams.prune_option)
-    pruned = pruner.replace(model_or_layer)
-    if pruner.unknown:
+    if one_shot and hparams.structure == 'channel' and (
+            hparams.channel_criterion == 'taylor'):
+        raise ValueError(
+            'channel_criterion=taylor scores channels by the gradients of '
+            'training steps, which one-shot pruning has none of; use l1, l2 '
+            'or bn_scale, or prune during training with PruningCallback')
+    if hparams.structure == 'weight':
+        pruned = _prune_weights(model_or_layer, hparams, strict)
+    else:
+        pruned = structures.get(hparams.structure).prune(
+            model_or_layer, hparams, strict)
+    if one_shot:
+        # The masks are set on purpose: training them further needs no
+        # controller, and no warning says they stay dense.
+        Pruning(hparams, pruned, sparsity=hparams.target_sparsity
+                ).mask_update(0)
+    return pruned
+
+
+def _prune_weights(model_or_layer, hparams, strict):
+    """`prune` with `structure=weight`."""
+
+    def wrap(layer):
+        if knows_layer(layer):
+            return PruneWrapper(layer, prune_option=hparams.prune_option)
+        return None
+
+    pruned, unknown = wrap_layers(model_or_layer, wrap)
+    if unknown:
         listed = ', '.join(f'{layer.name} ({type(layer).__name__})'
-                           for layer in pruner.unknown)
+                           for layer in unknown)
         message = (f'tf_prune does not know the weights of {listed}; they '
                    f'stay dense. Give such layers a get_prunable_weights() '
                    f'method to prune them')
@@ -134,3 +175,19 @@ def prune(model_or_layer, hparams=None, *, strict=False):
             f'get_prunable_weights())')
     _check_patterns(hparams, [w for w in wrappers if w.built])
     return pruned
+
+
+def wrap_layers(model_or_layer, wrap):
+    """Wraps the layers `wrap` chooses, as `prune` describes.
+
+    Args:
+      model_or_layer: a Keras model or layer.
+      wrap: a function from a layer to its `PruneWrapper`, or None to leave
+        the layer as it is.
+
+    Returns:
+      `(the pruned model, or the wrapper, layers with weights that were
+      neither wrapped nor are dense by design)`.
+    """
+    pruner = _Pruner(wrap)
+    return pruner.replace(model_or_layer), pruner.unknown

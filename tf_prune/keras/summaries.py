@@ -37,8 +37,10 @@ def dashboard_layout(hparams):
     Returns:
       A `layout_pb2.Layout` with one category, "Pruning", of four charts:
       target (`sparsity`) against reached (`model_sparsity`) sparsity, the
-      sparsity of each mask, each threshold, and the last mask update step.
-      Each chart selects its tags by a regular expression.
+      sparsity of each mask, each threshold, and the last mask update step;
+      with `structure=channel` two more: the fraction of each group's
+      channels kept, and the model's parameter and FLOP fractions. Each
+      chart selects its tags by a regular expression.
     """
     prefix = re.escape(summary_prefix(hparams))
 
@@ -47,14 +49,21 @@ def dashboard_layout(hparams):
             title=title, multiline=layout_pb2.MultilineChartContent(
                 tag=[f'^{prefix}/{pattern}$' for pattern in patterns]))
 
+    charts = [
+        chart('Sparsity: target (sparsity) and reached (model_sparsity)',
+              'sparsity', 'model_sparsity'),
+        chart('Sparsity of each mask', '.+/mask/sparsity'),
+        chart('Threshold of each mask', '.+/threshold/threshold'),
+        chart('Last mask update step', 'last_mask_update_step'),
+    ]
+    if hparams.structure == 'channel':
+        charts += [
+            chart('Channels kept, per group', '.+/channels/kept_fraction'),
+            chart('Parameters and FLOPs kept', 'parameter_fraction',
+                  'flop_fraction'),
+        ]
     return layout_pb2.Layout(category=[layout_pb2.Category(
-        title=DASHBOARD_CATEGORY, chart=[
-            chart('Sparsity: target (sparsity) and reached (model_sparsity)',
-                  'sparsity', 'model_sparsity'),
-            chart('Sparsity of each mask', '.+/mask/sparsity'),
-            chart('Threshold of each mask', '.+/threshold/threshold'),
-            chart('Last mask update step', 'last_mask_update_step'),
-        ])])
+        title=DASHBOARD_CATEGORY, chart=charts)])
 
 
 def write_dashboard_layout(hparams):
@@ -97,6 +106,22 @@ def write_run_start(step):
     summary_ops_v2.import_event(tf.constant(event.SerializeToString()))
 
 
+def _write_schedule(hparams, step, sparsity, model_sparsity,
+                    last_mask_update_step):
+    prefix = summary_prefix(hparams)
+    tf.summary.scalar(f'{prefix}/sparsity', sparsity, step=step)
+    tf.summary.scalar(f'{prefix}/model_sparsity', model_sparsity, step=step)
+    tf.summary.scalar(f'{prefix}/last_mask_update_step',
+                      last_mask_update_step, step=step)
+
+
+def _write_histograms(hparams, step, pruned_weights):
+    prefix = summary_prefix(hparams)
+    for p in pruned_weights:
+        tf.summary.histogram(f'{prefix}/{p.name}/masked_weight',
+                             p.weight.value * p.mask.value, step=step)
+
+
 def write_pruning_summaries(hparams, step, sparsity, model_sparsity,
                             last_mask_update_step, pruned_weights,
                             histograms=False):
@@ -113,15 +138,53 @@ def write_pruning_summaries(hparams, step, sparsity, model_sparsity,
     """
     prefix = summary_prefix(hparams)
     step = tf.cast(step, tf.int64)
-    tf.summary.scalar(f'{prefix}/sparsity', sparsity, step=step)
-    tf.summary.scalar(f'{prefix}/model_sparsity', model_sparsity, step=step)
-    tf.summary.scalar(f'{prefix}/last_mask_update_step',
-                      last_mask_update_step, step=step)
+    _write_schedule(hparams, step, sparsity, model_sparsity,
+                    last_mask_update_step)
     for p in pruned_weights:
         tf.summary.scalar(f'{prefix}/{p.mask_name}/sparsity',
                           tf.math.zero_fraction(p.mask.value), step=step)
         tf.summary.scalar(f'{prefix}/{p.threshold_name}/threshold',
                           p.threshold.value, step=step)
-        if histograms:
-            tf.summary.histogram(f'{prefix}/{p.name}/masked_weight',
-                                 p.weight.value * p.mask.value, step=step)
+    if histograms:
+        _write_histograms(hparams, step, pruned_weights)
+
+
+def write_channel_summaries(hparams, step, sparsity, model_sparsity,
+                            last_mask_update_step, groups,
+                            parameter_fraction, flop_fraction,
+                            histogram_weights=()):
+    """Writes the summaries of channel pruning to the default writer.
+
+    contrib's `sparsity` and `last_mask_update_step`, `model_sparsity` (the
+    fraction of removable channels masked), and per channel group
+    `<group>/channels/mask/sparsity` (of its removable channels),
+    `<group>/channels/threshold/threshold` and
+    `<group>/channels/kept_fraction` (of all its channels), plus
+    `parameter_fraction` and `flop_fraction`: what the shrunk model keeps.
+
+    Args:
+      hparams: the `PruningHParams` (its `name` prefixes the tags).
+      step: the step to record, an integer scalar.
+      sparsity: the schedule's global sparsity at `step`.
+      model_sparsity: the fraction of removable channels masked.
+      last_mask_update_step: the step of the last mask update.
+      groups: `(name, kept fraction, ChannelState)` per group.
+      parameter_fraction: parameters the shrunk model keeps, a fraction.
+      flop_fraction: FLOPs it keeps, a fraction.
+      histogram_weights: `PrunedWeight`s to write histograms of.
+    """
+    prefix = summary_prefix(hparams)
+    step = tf.cast(step, tf.int64)
+    _write_schedule(hparams, step, sparsity, model_sparsity,
+                    last_mask_update_step)
+    for name, kept_fraction, state in groups:
+        tf.summary.scalar(f'{prefix}/{name}/channels/mask/sparsity',
+                          tf.math.zero_fraction(state.mask.value), step=step)
+        tf.summary.scalar(f'{prefix}/{name}/channels/threshold/threshold',
+                          state.threshold.value, step=step)
+        tf.summary.scalar(f'{prefix}/{name}/channels/kept_fraction',
+                          kept_fraction, step=step)
+    tf.summary.scalar(f'{prefix}/parameter_fraction', parameter_fraction,
+                      step=step)
+    tf.summary.scalar(f'{prefix}/flop_fraction', flop_fraction, step=step)
+    _write_histograms(hparams, step, histogram_weights)

@@ -149,13 +149,20 @@ class PrunedWeight:
       mask_name: contrib's name of the mask, `<layer>/mask` for a layer's only
         pruned weight, else `<layer>/<weight>/mask`.
       threshold_name: likewise, `<layer>/threshold` or
-        `<layer>/<weight>/threshold`.
+        `<layer>/<weight>/threshold`; None for a channel-masked weight.
       weight: the wrapped layer's variable.
       mask: 0/1, the weight's dtype and shape, not trainable.
-      threshold: scalar float32 (float64 for float64 weights).
+      threshold: scalar float32 (float64 for float64 weights); None for a
+        channel-masked weight, whose channel group keeps the threshold.
       history: for the gradient prune options, `(gradient, old_weight,
         old_old_weight)`: the decayed, normalized weight-change estimate
         and the weight one and two steps back; else ().
+      channel_axis: with `structure=channel`, the axis whose positions are
+        channels (the mask is constant along the other axes); else None.
+      taylor: with `channel_criterion=taylor`, a float32 vector along
+        `channel_axis` accumulating, over the training steps since the last
+        mask update, the square of each slice's sum of gradient times
+        weight; else None.
     """
     name: str
     mask_name: str
@@ -164,14 +171,37 @@ class PrunedWeight:
     mask: keras.Variable
     threshold: keras.Variable
     history: tuple = ()
+    channel_axis: int = None
+    taylor: keras.Variable = None
 
     def state(self):
         """`{name within the layer's scope: variable}` of this weight."""
         prefix = self.mask_name.rsplit('/', 1)[0]
-        names = ('mask', 'threshold', 'gradient', 'old_weight',
+        names = ('mask', 'threshold', 'taylor', 'gradient', 'old_weight',
                  'old_old_weight')
-        variables = (self.mask, self.threshold) + self.history
-        return {f'{prefix}/{n}': v for n, v in zip(names, variables)}
+        variables = (self.mask, self.threshold, self.taylor) + self.history
+        return {f'{prefix}/{n}': v for n, v in zip(names, variables)
+                if v is not None}
+
+
+@dataclasses.dataclass(frozen=True)
+class ChannelState:
+    """The pruning state of a channel group, kept by its first producer.
+
+    Attributes:
+      name: the producer's layer name, which names the group.
+      mask: float32 0/1 vector, one entry per channel of the group that can
+        be removed (in the order of the group's channels).
+      threshold: float32 scalar, the threshold of the last mask update.
+    """
+    name: str
+    mask: keras.Variable
+    threshold: keras.Variable
+
+    def state(self):
+        """`{name within the layer's scope: variable}` of the group."""
+        return {f'{self.name}/channels/mask': self.mask,
+                f'{self.name}/channels/threshold': self.threshold}
 
 
 @contextlib.contextmanager
@@ -200,6 +230,12 @@ class PruneWrapper(_internals.CheckpointChildren, keras.layers.Wrapper):
     `mask * weight`. `tf_prune.Pruning` (or `PruningCallback`) updates the
     masks; `tf_prune.prune` wraps a model's layers.
 
+    With `channels` (`structure=channel`, set up by `tf_prune.prune`) the
+    wrapper masks the weight slices of whole channels instead: the weights
+    `channels['weights']` names, each with a mask of its shape that is
+    constant off its channel axis and no threshold of its own; the first
+    producer of a channel group also keeps the group's `ChannelState`.
+
     The wrapper takes the wrapped layer's name, so masks are named as in
     contrib (`conv1/mask`, `conv1/threshold`).
 
@@ -209,16 +245,23 @@ class PruneWrapper(_internals.CheckpointChildren, keras.layers.Wrapper):
         'weight' (contrib's |w|), 'first_order_gradient' or
         'second_order_gradient' (|w| times a weight-change estimate, which
         needs three more variables per pruned weight).
+      channels: None (contrib's weight masks), or a dict for channel masks:
+        `'weights'` `{weight attribute name: channel axis}`, the slices to
+        mask; `'group_size'` the number of removable channels of the group
+        this layer is the first producer of (0 if none); `'taylor'` whether
+        to accumulate the taylor criterion; `'bn_l1_penalty'` the L1 penalty
+        on the (masked) `gamma` added as a loss while training.
       **kwargs: base `Layer` arguments (name, dtype, trainable).
 
     Raises:
       ValueError: tf_prune does not know which weights of `layer` to prune
-        (give the layer a `get_prunable_weights()` method), or an unknown
-        `prune_option`.
+        (give the layer a `get_prunable_weights()` method), an unknown
+        `prune_option`, or `channels` naming no weight.
     """
 
-    def __init__(self, layer, prune_option='weight', **kwargs):
-        if not knows_layer(layer):
+    def __init__(self, layer, prune_option='weight', channels=None,
+                 **kwargs):
+        if channels is None and not knows_layer(layer):
             raise ValueError(
                 f'PruneWrapper cannot prune layer {layer.name} '
                 f'({type(layer).__name__}): tf_prune does not know its '
@@ -226,6 +269,8 @@ class PruneWrapper(_internals.CheckpointChildren, keras.layers.Wrapper):
                 f'that returns the variables to prune')
         hparams_lib.check_choice('prune_option', prune_option,
                                  hparams_lib.PRUNE_OPTIONS)
+        if channels is not None:
+            channels = _checked_channels(layer, channels)
         kwargs.setdefault('name', layer.name)
         kwargs.setdefault('dtype', layer.dtype_policy)
         kwargs.setdefault('trainable', layer.trainable)
@@ -234,23 +279,37 @@ class PruneWrapper(_internals.CheckpointChildren, keras.layers.Wrapper):
         kwargs['autocast'] = False
         super().__init__(layer, **kwargs)
         self.prune_option = prune_option
+        self.channels = channels
         self.supports_masking = layer.supports_masking
         # Set by `Pruning`; training an uncontrolled wrapper logs a warning.
         self.controlled = False
         self._pruned = ()
+        self._channel_state = None
 
     def build(self, input_shape=None):
         if not self.layer.built:
             self.layer.build(input_shape)
+        if self.channels is None:
+            self._pruned = tuple(self._build_weight_masks())
+        else:
+            self._pruned = tuple(self._build_channel_masks())
+        # Keras saves this list in `.keras` files; `checkpoint_children`
+        # names its variables for TF checkpoints, which skip Keras's lists.
+        self._state = [v for name, v in self._named_state()]
+        self.last_mask_update_step = _state_variable(
+            'last_mask_update_step', (), 'int32', 'zeros')
+
+    def _build_weight_masks(self):
         named_weights = prunable_weights(self.layer)
         single = len(named_weights) == 1
-        pruned = []
         for weight_name, weight in named_weights:
             scope = '' if single else weight_name
             prefix = f'{self.name}/{scope}'.rstrip('/')
-            threshold_dtype = 'float64' if weight.dtype == 'float64' else 'float32'
+            threshold_dtype = ('float64' if weight.dtype == 'float64'
+                               else 'float32')
             with _name_scopes(scope):
-                mask = _state_variable('mask', weight.shape, weight.dtype, 'ones')
+                mask = _state_variable('mask', weight.shape, weight.dtype,
+                                       'ones')
                 threshold = _state_variable('threshold', (), threshold_dtype,
                                             'zeros')
                 history = ()
@@ -258,52 +317,98 @@ class PruneWrapper(_internals.CheckpointChildren, keras.layers.Wrapper):
                     # A copy: given the variable itself, Keras would alias it.
                     snapshot = keras.ops.copy(weight.value)
                     history = (
-                        _state_variable('gradient', weight.shape, weight.dtype,
-                                        'zeros'),
+                        _state_variable('gradient', weight.shape,
+                                        weight.dtype, 'zeros'),
                         _state_variable('old_weight', weight.shape,
                                         weight.dtype, snapshot),
                         _state_variable('old_old_weight', weight.shape,
                                         weight.dtype, snapshot))
-            pruned.append(PrunedWeight(
+            yield PrunedWeight(
                 name=f'{self.name}/{weight_name}',
-                mask_name=f'{prefix}/mask', threshold_name=f'{prefix}/threshold',
-                weight=weight, mask=mask, threshold=threshold, history=history))
-        # Keras saves this list in `.keras` files; `checkpoint_children`
-        # names its variables for TF checkpoints, which skip Keras's lists.
-        self._state = [v for p in pruned for v in p.state().values()]
-        self.last_mask_update_step = _state_variable(
-            'last_mask_update_step', (), 'int32', 'zeros')
-        # A tuple of plain objects: Keras tracks the variables above once,
-        # not again through this index.
-        self._pruned = tuple(pruned)
+                mask_name=f'{prefix}/mask',
+                threshold_name=f'{prefix}/threshold',
+                weight=weight, mask=mask, threshold=threshold,
+                history=history)
+
+    def _build_channel_masks(self):
+        for weight_name, axis in self.channels['weights'].items():
+            weight = getattr(self.layer, weight_name)
+            with _name_scopes(weight_name):
+                mask = _state_variable('mask', weight.shape, weight.dtype,
+                                       'ones')
+                taylor = None
+                if self.channels['taylor']:
+                    taylor = _state_variable(
+                        'taylor', (weight.shape[axis],), 'float32', 'zeros')
+            yield PrunedWeight(
+                name=f'{self.name}/{weight_name}',
+                mask_name=f'{self.name}/{weight_name}/mask',
+                threshold_name=None, weight=weight, mask=mask,
+                threshold=None, channel_axis=axis, taylor=taylor)
+        size = self.channels['group_size']
+        if size:
+            with _name_scopes('channels'):
+                self._channel_state = ChannelState(
+                    self.name,
+                    _state_variable('mask', (size,), 'float32', 'ones'),
+                    _state_variable('threshold', (), 'float32', 'zeros'))
+
+    def _named_state(self):
+        """`(name within the model's scopes, variable)` of all masks and
+        thresholds, in a fixed order."""
+        named = [item for p in self._pruned for item in p.state().items()]
+        if self._channel_state is not None:
+            named += list(self._channel_state.state().items())
+        return named
 
     @property
     def pruned_weights(self):
         """The `PrunedWeight`s of this layer (empty before it is built)."""
         return self._pruned
 
+    @property
+    def channel_state(self):
+        """The `ChannelState` of the group this layer first produces, or
+        None."""
+        return self._channel_state
+
     def call(self, inputs, *args, training=None, **kwargs):
         if training is True and not self.controlled:
             _warn_uncontrolled(self)
-        masked = [(p.weight, p.weight * p.mask) for p in self._pruned]
+        masked = [(p.weight, self._masked(p, training)) for p in self._pruned]
         with keras.StatelessScope(state_mapping=masked,
                                   collect_losses=True) as scope:
+            given = {id(w): scope.get_current_value(w) for w, _ in masked}
             outputs = self.layer(inputs, *args, training=training, **kwargs)
-        # State the layer changed in the scope (random seeds, RNN states) is
-        # applied now; `assign` hands it on to an enclosing scope if any.
-        pruned_ids = {id(p.weight) for p in self._pruned}
+        # State the layer changed in the scope (random seeds, RNN states, a
+        # BatchNormalization's moving statistics) is applied now; `assign`
+        # hands it on to an enclosing scope if any.
         for variable in self.layer.variables:
             value = scope.get_current_value(variable)
-            if value is not None and id(variable) not in pruned_ids:
+            if value is not None and value is not given.get(id(variable)):
                 variable.assign(value)
         for loss in scope.losses:
             self.add_loss(loss)
+        penalty = (self.channels or {}).get('bn_l1_penalty', 0.0)
+        if penalty and training:
+            gamma = next(value for variable, value in masked
+                         if variable is getattr(self.layer, 'gamma', None))
+            self.add_loss(penalty * keras.ops.sum(keras.ops.abs(gamma)))
         return outputs
+
+    @staticmethod
+    def _masked(pruned, training):
+        """`mask * weight`; while training with the taylor criterion, its
+        gradient also accumulates the criterion."""
+        if pruned.taylor is None or training is not True:
+            return pruned.weight * pruned.mask
+        return _taylor_tap(pruned.weight.value, pruned.mask.value,
+                           pruned.taylor, pruned.channel_axis)
 
     def checkpoint_children(self):
         start = len(self.name) + 1  # names within this layer
-        return {name[start:]: variable for p in self._pruned
-                for name, variable in p.state().items()}
+        return {name[start:]: variable
+                for name, variable in self._named_state()}
 
     def compute_mask(self, inputs, mask=None):
         return self.layer.compute_mask(inputs, mask)
@@ -317,7 +422,48 @@ class PruneWrapper(_internals.CheckpointChildren, keras.layers.Wrapper):
         self.build()
 
     def get_config(self):
-        return {**super().get_config(), 'prune_option': self.prune_option}
+        config = {**super().get_config(), 'prune_option': self.prune_option}
+        if self.channels is not None:
+            config['channels'] = self.channels
+        return config
+
+
+_CHANNEL_KEYS = ('weights', 'group_size', 'taylor', 'bn_l1_penalty')
+
+
+def _checked_channels(layer, channels):
+    """`channels` with every key, checked against `layer`."""
+    unknown = set(channels) - set(_CHANNEL_KEYS)
+    if unknown or not channels.get('weights'):
+        raise ValueError(
+            f'channels of PruneWrapper {layer.name} must name the weights to '
+            f'mask ({{"weights": {{"kernel": 3}}, ...}}; keys '
+            f'{", ".join(_CHANNEL_KEYS)}), got {channels}')
+    return {'weights': {str(k): int(v) for k, v in channels['weights'].items()},
+            'group_size': int(channels.get('group_size', 0)),
+            'taylor': bool(channels.get('taylor', False)),
+            'bn_l1_penalty': float(channels.get('bn_l1_penalty', 0.0))}
+
+
+def _taylor_tap(weight, mask, accumulator, axis):
+    """`weight * mask`, whose gradient adds to `accumulator` the square of
+    each channel slice's sum of gradient times (masked) weight: Molchanov et
+    al.'s first-order Taylor estimate of the loss change when the slice
+    goes."""
+
+    @tf.custom_gradient
+    def masked(value):
+        def gradient(upstream):
+            upstream = upstream * mask
+            other = [a for a in range(len(value.shape)) if a != axis]
+            term = tf.reduce_sum(
+                tf.cast(upstream * value, tf.float32), axis=other)
+            with tf.control_dependencies(
+                    [accumulator.assign_add(tf.square(term))]):
+                return tf.identity(upstream)
+        return value * mask, gradient
+
+    return masked(weight)
 
 
 def find_wrappers(model):

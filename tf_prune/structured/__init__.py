@@ -1,12 +1,21 @@
-"""Structured (channel) pruning: channel groups, and `shrink`, which removes
-channels for real.
+"""Structured (channel) pruning: channel groups, channel masks on contrib's
+schedule, and `shrink`, which removes channels for real.
 
 `find_channel_groups(model)` finds the output channels of a Sequential or
-Functional model that must go together; `keep_top` picks the lowest-scoring
-ones (`l1_scores`); `zero_channels` zeroes them in place and `shrink` builds a
-smaller model that computes the same.
+Functional model that must go together. `tf_prune.prune` and
+`tf_prune.Pruning` with `structure=channel` (`prune_channels`,
+`ChannelPruning`, registered here as that structure) mask the channels of
+each group on contrib's schedule; `shrink` then builds a smaller model that
+computes the same. Without a schedule, `keep_top` picks the lowest-scoring
+channels (`l1_scores`), `zero_channels` zeroes them in place and
+`shrink(model, removed)` removes them. `cost` counts parameters and FLOPs.
 """
 
+from tf_prune.keras import structures
+from tf_prune.structured import cost
+from tf_prune.structured.channels import ChannelPlan
+from tf_prune.structured.channels import ChannelPruning
+from tf_prune.structured.channels import prune_channels
 from tf_prune.structured.groups import ChannelGroup
 from tf_prune.structured.groups import ChannelGroups
 from tf_prune.structured.groups import Member
@@ -17,11 +26,17 @@ from tf_prune.structured.groups import keep_top
 from tf_prune.structured.groups import l1_scores
 from tf_prune.structured.groups import log_unprunable
 from tf_prune.structured.groups import removed_channels
+from tf_prune.structured.shrink import masked_channels
 from tf_prune.structured.shrink import shrink
 from tf_prune.structured.shrink import zero_channels
 
+structures.register('channel', structures.Structure(
+    prune=prune_channels, controller=ChannelPruning))
+
 __all__ = [
-    'ChannelGroup', 'ChannelGroups', 'Member', 'Unprunable',
-    'describe_unprunable', 'find_channel_groups', 'keep_top', 'l1_scores',
-    'log_unprunable', 'removed_channels', 'shrink', 'zero_channels',
+    'ChannelGroup', 'ChannelGroups', 'ChannelPlan', 'ChannelPruning',
+    'Member', 'Unprunable', 'cost', 'describe_unprunable',
+    'find_channel_groups', 'keep_top', 'l1_scores', 'log_unprunable',
+    'masked_channels', 'prune_channels', 'removed_channels', 'shrink',
+    'zero_channels',
 ]

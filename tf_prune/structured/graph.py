@@ -19,6 +19,8 @@ last (channel) axis of a tensor holds an *element*, a number:
 - anything else is not followed: it *fixes* the elements it reads and makes
   new fixed ones, as do the model's inputs and outputs.
 
+A `PruneWrapper` is followed as the layer it wraps (which has its name).
+
 Every weight axis (and config size) whose positions are channels is recorded
 as an `Axis` holding the elements of its positions; a layer called twice
 joins the elements of both calls, since it has one weight.
@@ -38,6 +40,7 @@ import keras
 import numpy as np
 
 from tf_prune.keras import _internals
+from tf_prune.keras.wrapper import PruneWrapper
 
 _L = keras.layers
 # Producers: the kernel's input and output axes, as functions of its rank.
@@ -134,13 +137,16 @@ class Trace:
       fixes: `(elements, reason)` pairs: the sets of these elements cannot
         be removed.
       layers: `{path: layer}` for every layer called in the graph, nested
-        models and their layers too.
+        models and their layers too (a wrapped layer, not its wrapper).
+      shapes: `{path: (input shape, output shape)}` of each layer's first
+        call, for those with one input and one output.
     """
     roots: np.ndarray
     spaces: tuple
     axes: tuple
     fixes: tuple
     layers: dict
+    shapes: dict
 
 
 class _Flow(NamedTuple):
@@ -236,6 +242,7 @@ class _Tracer:
         self._paths = {}
         self._made = {}
         self._made_by = {}
+        self._shapes = {}
 
     # Elements, their sets, their fixes and blames.
 
@@ -281,7 +288,8 @@ class _Tracer:
         roots = np.array([self._find(e) for e in range(len(self._parent))],
                          dtype=np.int64)
         return Trace(roots, tuple(self._spaces), tuple(self._axes.values()),
-                     tuple(self._fixes), dict(self._layers))
+                     tuple(self._fixes), dict(self._layers),
+                     dict(self._shapes))
 
     # Walking.
 
@@ -299,11 +307,17 @@ class _Tracer:
         operation = call.operation
         if not isinstance(operation, keras.layers.Layer):
             return self._op(call, flows)
+        if isinstance(operation, PruneWrapper):
+            operation = operation.layer
         call = call._replace(
+            operation=operation,
             path=self._paths.setdefault(id(operation), call.path))
         if _internals.is_graph_model(operation):
             return self._nested(call, flows)
         self._layers.setdefault(call.path, operation)
+        if len(call.inputs) == 1 and len(call.outputs) == 1:
+            self._shapes.setdefault(call.path, (tuple(call.inputs[0].shape),
+                                                tuple(call.outputs[0].shape)))
         rule = _RULES.get(type(operation))
         problem = _unsupported(operation) if rule else 'not followed'
         if problem is None and (len(flows) == 0 or None in flows or any(

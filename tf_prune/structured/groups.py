@@ -165,11 +165,16 @@ class ChannelGroups:
         producer runs.
       unprunable: the `Unprunable` channels, by group.
       layers: `{layer path: layer}` for every layer the graph calls, nested
-        models and their layers too (not compared).
+        models and their layers too (not compared); a wrapped layer, not
+        its `PruneWrapper`.
+      shapes: `{layer path: (input shape, output shape)}` of the first call
+        of each layer with one input and one output (not compared).
     """
     groups: tuple
     unprunable: tuple
     layers: types.MappingProxyType = dataclasses.field(
+        compare=False, repr=False)
+    shapes: types.MappingProxyType = dataclasses.field(
         compare=False, repr=False)
 
 
@@ -268,7 +273,8 @@ def _groups(found):
         for (g, reason), channels in sorted(
             reasons.items(), key=lambda item: (item[0][0], min(item[1]))))
     return ChannelGroups(groups, unprunable,
-                         types.MappingProxyType(found.layers))
+                         types.MappingProxyType(found.layers),
+                         types.MappingProxyType(found.shapes))
 
 
 def describe_unprunable(groups):

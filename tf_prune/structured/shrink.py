@@ -3,9 +3,10 @@ model it must compute the same as.
 
 Both take `removed`, `{group or group id: channels}` (indices to remove, or a
 boolean keep-vector), for the groups of `find_channel_groups(model)`.
-`zero_channels` zeroes the removed channels' producer filters and biases,
-BatchNormalization gammas and betas (betas and moving means without a gamma)
-and depthwise slices in place: the masked model. `shrink` builds a new plain
+`masked_channels` reads them from the masks of a model pruned with
+`structure=channel`. `zero_channels` zeroes the removed channels' producer
+filters and biases, BatchNormalization gammas and betas (betas and moving
+means without a gamma) and depthwise slices in place: the masked model. `shrink` builds a new plain
 Keras model, layer by layer from the original's configs with the new sizes
 (`filters`, `units`, a Reshape's `target_shape`, a nested model's input
 shapes), and slices every member weight: the same layer classes and names,
@@ -19,6 +20,8 @@ import keras
 import numpy as np
 
 from tf_prune.keras import _internals
+from tf_prune.keras.wrapper import PruneWrapper
+from tf_prune.keras.wrapper import find_wrappers
 from tf_prune.structured import groups as groups_lib
 
 
@@ -45,24 +48,74 @@ def zero_channels(model, removed):
             member.variable.assign(value)
 
 
-def shrink(model, removed):
+def masked_channels(model, found=None):
+    """The channels the channel masks of a pruned model remove.
+
+    Args:
+      model: a model pruned with `structure=channel` (by `tf_prune.prune`).
+      found: its `ChannelGroups`, if already found.
+
+    Returns:
+      `{group id: tuple of channel indices}`, the `removed` of `shrink`.
+
+    Raises:
+      ValueError: the model has no channel masks, weight masks, or masks
+        that no longer match its channel groups.
+    """
+    found = found or groups_lib.find_channel_groups(model)
+    wrappers = find_wrappers(model)
+    weight_masks = [w.name for w in wrappers if w.channels is None]
+    if weight_masks:
+        raise ValueError(
+            f'{", ".join(weight_masks)} mask weights, not channels: '
+            f'tf_prune.strip_pruning(model) folds weight masks; shrink '
+            f'removes the channels of a model pruned with structure=channel')
+    owners = {id(w.layer): w.channel_state for w in wrappers
+              if w.channel_state is not None}
+    if not owners:
+        raise ValueError(
+            f'{model.name} has no channel masks; prune it with '
+            f'structure=channel first, or pass the channels to remove')
+    removed = {}
+    for group in found.groups:
+        state = owners.get(id(found.layers[group.name]))
+        if state is None:
+            continue
+        mask = np.asarray(state.mask)
+        if mask.shape != (len(group.removable),):
+            raise ValueError(
+                f'the channel mask of {group.name} has {mask.shape[0]} '
+                f'entries but its group {len(group.removable)} removable '
+                f'channels (was the model changed after tf_prune.prune?)')
+        gone = np.asarray(group.removable)[mask == 0]
+        if gone.size:
+            removed[group.id] = tuple(gone.tolist())
+    return removed
+
+
+def shrink(model, removed=None):
     """A new, smaller model without the removed channels.
 
     Args:
       model: a Sequential or Functional Keras model (nested ones inside are
-        shrunk too); it is left as it was.
+        shrunk too), plain or pruned with `structure=channel`; it is left
+        as it was.
       removed: `{group or group id: channel indices or keep-vector}` for the
-        groups of `find_channel_groups(model)`.
+        groups of `find_channel_groups(model)`; None for the channels the
+        model's channel masks remove (`masked_channels`).
 
     Returns:
-      A plain Keras model of the same layer classes and names whose outputs
-      in inference mode equal those of `model` after
-      `zero_channels(model, removed)`.
+      A plain Keras model (no wrapper, no mask) of the same layer classes
+      and names whose outputs in inference mode equal those of `model`
+      after `zero_channels(model, removed)`, or of the masked model.
 
     Raises:
-      ValueError: see `find_channel_groups` and `removed_channels`.
+      ValueError: see `find_channel_groups`, `masked_channels` and
+        `removed_channels`.
     """
     found = groups_lib.find_channel_groups(model)
+    if removed is None:
+        removed = masked_channels(model, found)
     cloner = _Cloner(found, _Plan(found, groups_lib.removed_channels(
         found, removed)))
     shrunk = cloner.clone_model(model)
@@ -83,6 +136,10 @@ class _Cloner:
         """The smaller copy of `layer` (a `clone_model` clone function)."""
         if not isinstance(layer, keras.layers.Layer):
             return layer  # an op of the graph, such as `x + 3`
+        if isinstance(layer, PruneWrapper):
+            # The layer computes as its wrapper: every slice a channel mask
+            # zeroes goes.
+            layer = layer.layer
         if id(layer) not in self._clones:
             self._clones[id(layer)] = (
                 self.clone_model(layer) if _internals.is_graph_model(layer)
