@@ -307,6 +307,19 @@ class ChannelPruning(Pruning):
         """The channel mask variables, one per channel group."""
         return [plan.state.mask for plan in self._channels.groups]
 
+    def channel_scores(self, plan):
+        """The scores `plan`'s group is ranked by: `channel_criterion`'s.
+
+        A subclass may rank otherwise (a benchmark's random baseline).
+
+        Args:
+          plan: a `GroupPlan` of `channel_plan.groups`.
+
+        Returns:
+          A float32 vector, one non-negative score per removable channel.
+        """
+        return criteria.score(self._hparams.channel_criterion, plan)
+
     def _group_masks(self):
         return [plan.state.mask.value for plan in self._channels.groups]
 
@@ -318,10 +331,9 @@ class ChannelPruning(Pruning):
 
     def _update_masks(self, step):
         sparsity = self.global_sparsity(step)
-        criterion = self._hparams.channel_criterion
         updates = []
         for plan in self._scored:
-            scores = criteria.score(criterion, plan)
+            scores = self.channel_scores(plan)
             threshold, mask = masking.update_mask(
                 scores, plan.weight_plan.sparsity(sparsity),
                 plan.state.threshold.value,
