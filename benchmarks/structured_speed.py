@@ -19,11 +19,12 @@ softmax), since a softmax of random weights can saturate. The LiteRT file's
 outputs are compared with the Keras model's too, and the largest difference
 (of the output range) recorded.
 
-Sizes. Parameters (`count_params`); FLOPs per example = 2 x the
+Sizes. Parameters (`count_params`); FLOPs per example from
+`tf_prune.structured.cost.flops` (its `FLOPS_CONVENTION`: 2 x the
 multiply-accumulates (MACs) of Conv1D/2D/3D, Conv*Transpose, DepthwiseConv,
 SeparableConv (depthwise and pointwise) and Dense layers, from their kernel
-and output shapes (`flops`); biases, BatchNormalization, activations,
-pooling and adds are not counted. `.tflite` bytes of
+and output shapes; biases, BatchNormalization, activations, pooling and adds
+are not counted). `.tflite` bytes of
 `tf_prune.export.tflite(model, path, sparse=False)` (float32).
 
 Latency. Four settings per model: TensorFlow `predict_on_batch` on batch 1
@@ -59,7 +60,6 @@ Usage: python benchmarks/structured_speed.py [--rounds=15]
 """
 
 import json
-import math
 import os
 import sys
 import tempfile
@@ -83,6 +83,7 @@ import render_docs  # noqa: E402
 import tf_prune  # noqa: E402
 from fashion_mnist_cnn import cnn  # noqa: E402
 from tf_prune import structured  # noqa: E402
+from tf_prune.structured import cost  # noqa: E402
 from tf_prune.core import atomic  # noqa: E402
 
 MODELS = ('ResNet50', 'MobileNetV2', 'fashion_mnist_cnn')
@@ -108,52 +109,10 @@ TF_BATCHES = (1, 32)
 LITERT_THREADS = (1, 2)
 TOLERANCE = 1e-5  # of the output range: shrunk against zeroed
 DENSE = 'dense'
-FLOPS_CONVENTION = (
-    'FLOPs per example = 2 x multiply-accumulates of Conv1D/2D/3D, '
-    'Conv*Transpose, DepthwiseConv, SeparableConv (depthwise + pointwise) and '
-    'Dense layers; biases, BatchNormalization, activations, pooling and adds '
-    'not counted')
 GOAL = {'model': 'ResNet50', 'sparsity': 0.5, 'max_ratio': 0.40,
         'settings': ['litert_threads_1', 'litert_threads_2', 'tf_batch_32']}
 
 _L = keras.layers
-_SEPARABLE = (_L.SeparableConv1D, _L.SeparableConv2D)
-_DEPTHWISE = (_L.DepthwiseConv1D, _L.DepthwiseConv2D)
-_TRANSPOSE = (_L.Conv1DTranspose, _L.Conv2DTranspose, _L.Conv3DTranspose)
-_CONV = (_L.Conv1D, _L.Conv2D, _L.Conv3D)
-
-
-def _size(shape):
-    return math.prod(int(d) for d in shape)
-
-
-def macs(model):
-    """Multiply-accumulates per example of a model's Conv, Dense, Depthwise
-    and Separable layers (nested Sequential and Functional models too), from
-    their kernel shapes and the shapes they are called on (once each)."""
-    total = 0
-    for layer in model.layers:
-        if isinstance(layer, keras.Model):  # a nested model
-            total += macs(layer)
-            continue
-        if not isinstance(layer, (*_SEPARABLE, *_DEPTHWISE, *_TRANSPOSE,
-                                  *_CONV, _L.Dense)):
-            continue
-        out_positions = _size(layer.output.shape[1:-1])
-        if isinstance(layer, _SEPARABLE):
-            total += out_positions * (_size(layer.depthwise_kernel.shape)
-                                      + _size(layer.pointwise_kernel.shape))
-        elif isinstance(layer, _TRANSPOSE):
-            # Every input position meets the whole kernel.
-            total += _size(layer.input.shape[1:-1]) * _size(layer.kernel.shape)
-        else:  # Conv, DepthwiseConv, Dense
-            total += out_positions * _size(layer.kernel.shape)
-    return total
-
-
-def flops(model):
-    """2 x `macs(model)`: see FLOPS_CONVENTION."""
-    return 2 * macs(model)
 
 
 def _build(name):
@@ -327,7 +286,8 @@ def measure_model(name, sparsities, workdir):
     for label, model in models.items():
         path = os.path.join(workdir, f'{name}_{label}.tflite')
         rows[label].update({
-            'params': int(model.count_params()), 'flops': int(flops(model)),
+            'params': int(model.count_params()),
+            'flops': int(cost.flops(model)),
             'tflite_bytes': int(tf_prune.export.tflite(model, path,
                                                        sparse=False)),
             'litert_max_difference': _litert_difference(path, model, one)})
@@ -452,7 +412,7 @@ def main(argv):
         'turn_order': _turn_order([DENSE] + [f'{s:g}' for s in sparsities],
                                   0),
         'warmup': FLAGS.warmup, 'quick': FLAGS.quick,
-        'tolerance': TOLERANCE, 'flops_convention': FLOPS_CONVENTION,
+        'tolerance': TOLERANCE, 'flops_convention': cost.FLOPS_CONVENTION,
         'models': models, 'goal': goal(models),
         'seconds': round(time.perf_counter() - started, 1)}
     print(render_docs.structured_speed_tables(result))
