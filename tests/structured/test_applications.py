@@ -1,10 +1,11 @@
-"""Keras' own architectures: half of every group's channels removed by L1
-score, and the shrunk model computes what the zeroed one does."""
+"""Keras' own architectures: one-shot L1 channel pruning at 0.5, and the
+shrunk model computes what the masked one does."""
 
 import keras
 import numpy as np
 import pytest
 
+import tf_prune
 from tf_prune import structured
 
 # Architecture, its channel groups, its parameters after shrinking at 0.5
@@ -44,11 +45,11 @@ def test_an_application_shrinks_to_what_its_zeroed_model_computes(
     dense = keras.ops.convert_to_numpy(model(x, training=False))
 
     found = structured.find_channel_groups(model)
-    removed = structured.keep_top(found, 0.5)
-    shrunk = structured.shrink(model, removed)
-    structured.zero_channels(model, removed)
+    pruned = tf_prune.prune(model, 'structure=channel,target_sparsity=0.5',
+                            one_shot=True)
+    shrunk = tf_prune.shrink(pruned)
 
-    zeroed = keras.ops.convert_to_numpy(model(x, training=False))
+    zeroed = keras.ops.convert_to_numpy(pruned(x, training=False))
     got = keras.ops.convert_to_numpy(shrunk(x, training=False))
     assert not np.allclose(dense, zeroed)
     difference = np.abs(got - zeroed).max() / np.ptp(zeroed)

@@ -6,6 +6,7 @@ import keras
 from tf_prune.core import hparams as hparams_lib
 from tf_prune.core import schedule
 from tf_prune.keras import _internals
+from tf_prune.keras import cloning
 from tf_prune.keras import structures
 from tf_prune.keras.controller import Pruning
 from tf_prune.keras.wrapper import PruneWrapper
@@ -38,8 +39,8 @@ class _Pruner:
         if isinstance(layer, PruneWrapper):
             result = layer
         elif _internals.is_graph_model(layer):
-            result = keras.models.clone_model(
-                layer, clone_function=self._replace_in_graph, recursive=True)
+            result = cloning.clone_graph_model(
+                layer, self._replace_in_graph, recursive=True)
         elif (not isinstance(layer, keras.Model)
               and (wrapper := self._wrap(layer)) is not None):
             result = wrapper

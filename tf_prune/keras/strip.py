@@ -3,6 +3,7 @@
 import keras
 
 from tf_prune.keras import _internals
+from tf_prune.keras import cloning
 from tf_prune.keras.wrapper import PruneWrapper
 from tf_prune.keras.wrapper import find_wrappers
 
@@ -61,8 +62,8 @@ def strip_pruning(model):
     if not wrappers:
         return model
     if _internals.is_graph_model(model):
-        return keras.models.clone_model(
-            model, clone_function=_stripped_layer, recursive=True)
+        return cloning.clone_graph_model(model, _stripped_layer,
+                                         recursive=True)
     for wrapper in wrappers:
         for pruned in wrapper.pruned_weights:
             pruned.weight.assign(pruned.mask * pruned.weight)

@@ -20,6 +20,7 @@ import keras
 import numpy as np
 
 from tf_prune.keras import _internals
+from tf_prune.keras import cloning
 from tf_prune.keras.wrapper import PruneWrapper
 from tf_prune.keras.wrapper import find_wrappers
 from tf_prune.structured import groups as groups_lib
@@ -157,18 +158,10 @@ class _Cloner:
         # shapes, which hold its input channels, and would name its inputs
         # after their tensors: give it smaller inputs, named as before.
         path = self._paths.get(id(model))
-        names = {id(layer.output): layer.name for layer in model.layers
-                 if isinstance(layer, keras.layers.InputLayer)}
-        inputs = [keras.Input(batch_shape=self._plan.input_shape(
-            path, index, tensor.shape), dtype=tensor.dtype,
-                              name=names.get(id(tensor), tensor.name))
-                  for index, tensor in enumerate(model.inputs)]
-        if isinstance(model, keras.Sequential):
-            (inputs,) = inputs
-        else:
-            inputs = keras.tree.pack_sequence_as(model.input, inputs)
-        return keras.models.clone_model(
-            model, clone_function=self.clone, input_tensors=inputs)
+        return cloning.clone_graph_model(
+            model, self.clone, batch_shapes=[
+                self._plan.input_shape(path, index, tensor.shape)
+                for index, tensor in enumerate(model.inputs)])
 
     def set_weights(self):
         """Gives every cloned layer the kept part of its original weights."""
