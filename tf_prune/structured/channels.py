@@ -131,6 +131,30 @@ class GroupPlan:
         channels = np.asarray(member.channels)
         return np.where(channels >= 0, entry[np.maximum(channels, 0)], -1)
 
+    def update(self, scores, sparsity, threshold=0.0):
+        """`update_mask` on the channel scores, every producer keeping a
+        filter.
+
+        Args:
+          scores: float32 vector, one score per removable channel.
+          sparsity: the group's target, a float32 scalar.
+          threshold: the previous threshold.
+
+        Returns:
+          `(threshold, mask)`: float32 scalar and 0/1 vector.
+        """
+        threshold, mask = masking.update_mask(
+            scores, sparsity, threshold, **self.weight_plan.mask_arguments)
+        return threshold, _keep_one(mask, scores, self.keep_one)
+
+    def slice_keeps(self, mask):
+        """`(PrunedWeight, 0/1 keep vector along its channel axis)` of each
+        masked slice, for the group mask `mask`."""
+        extended = tf.concat([mask, tf.ones([1], mask.dtype)], 0)
+        for p, index in self.masked:
+            yield p, tf.gather(extended, np.where(index >= 0, index,
+                                                  len(self.removable)))
+
 
 class ChannelPlan:
     """The groups of a channel-pruned model, resolved against its wrappers.
@@ -201,6 +225,17 @@ class ChannelPlan:
 
     def cost_fractions(self, masks):
         """`(parameter fraction, MAC fraction)` the masks keep, float32."""
+        parameters, macs, all_parameters, all_macs = self._costs(masks)
+        return (tf.cast(parameters, tf.float32) / max(all_parameters, 1),
+                tf.cast(macs, tf.float32) / max(all_macs, 1))
+
+    def removed_cost(self, masks):
+        """`(parameters, MACs)` the masks remove, as floats."""
+        parameters, macs, all_parameters, all_macs = self._costs(masks)
+        return (all_parameters - float(parameters), all_macs - float(macs))
+
+    def _costs(self, masks):
+        """Kept parameters and MACs (tensors), and the model's (ints)."""
         kept = self.kept_sizes(masks)
         parameters = macs = 0.0
         all_parameters = all_macs = 0
@@ -210,10 +245,9 @@ class ChannelPlan:
             count = weight_cost.count(axes)
             parameters, macs = parameters + count[0], macs + count[1]
             full = weight_cost.count()
-            all_parameters, all_macs = (all_parameters + full[0],
-                                        all_macs + full[1])
-        return (tf.cast(parameters, tf.float32) / max(all_parameters, 1),
-                tf.cast(macs, tf.float32) / max(all_macs, 1))
+            all_parameters += full[0]
+            all_macs += full[1]
+        return parameters, macs, all_parameters, all_macs
 
 
 def _group_weight_plan(hparams, group, masked):
@@ -258,11 +292,13 @@ def _keep_one(mask, scores, entries):
     return mask
 
 
-def _expand(vector, axis, shape):
-    """`vector` along `axis`, broadcast to `shape`."""
+def slice_mask(pruned, keep):
+    """The full mask of a channel-masked weight from its keep vector."""
+    shape = pruned.mask.shape
     view = [1] * len(shape)
-    view[axis] = -1
-    return tf.broadcast_to(tf.reshape(vector, view), shape)
+    view[pruned.channel_axis] = -1
+    return tf.cast(tf.broadcast_to(tf.reshape(keep, view), shape),
+                   pruned.mask.dtype)
 
 
 class ChannelPruning(Pruning):
@@ -333,13 +369,11 @@ class ChannelPruning(Pruning):
         sparsity = self.global_sparsity(step)
         updates = []
         for plan in self._scored:
-            scores = self.channel_scores(plan)
-            threshold, mask = masking.update_mask(
-                scores, plan.weight_plan.sparsity(sparsity),
-                plan.state.threshold.value,
-                **plan.weight_plan.mask_arguments)
-            updates.append((plan, threshold,
-                            _keep_one(mask, scores, plan.keep_one)))
+            threshold, mask = plan.update(
+                self.channel_scores(plan),
+                plan.weight_plan.sparsity(sparsity),
+                plan.state.threshold.value)
+            updates.append((plan, threshold, mask))
         new_masks = {id(plan): mask for plan, _, mask in updates}
         masks = [new_masks.get(id(plan), plan.state.mask.value)
                  for plan in self._channels.groups]
@@ -362,16 +396,12 @@ class ChannelPruning(Pruning):
         """Writes the group masks into the masks of the slices they cover."""
         products = {}  # id(PrunedWeight) -> (PrunedWeight, 0/1 vector)
         for plan, mask in zip(self._channels.groups, masks):
-            extended = tf.concat([mask, tf.ones([1], mask.dtype)], 0)
-            for p, index in plan.masked:
-                keep = tf.gather(extended, np.where(index >= 0, index,
-                                                    len(plan.removable)))
+            for p, keep in plan.slice_keeps(mask):
                 if id(p) in products:
                     keep = keep * products[id(p)][1]
                 products[id(p)] = (p, keep)
         for p, keep in products.values():
-            p.mask.assign(tf.cast(_expand(keep, p.channel_axis,
-                                          p.mask.shape), p.mask.dtype))
+            p.mask.assign(slice_mask(p, keep))
 
     def _write_summaries(self, step, sparsity, histograms):
         masks = self._group_masks()
