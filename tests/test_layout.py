@@ -7,10 +7,11 @@ from tests.conftest import ROOT
 
 PACKAGE = ROOT / 'tf_prune'
 # Lower ranks serve higher ones, never the other way round. Capability
-# packages (compat, structured, tfmot, ...) sit above export.
-RANKS = {'core': 0, 'keras': 1, 'export': 2}
-CAPABILITY_RANK = 3
-TOP_RANK = 4
+# packages (compat, sensitivity, tfmot, ...) sit above export and
+# structured, which sensitivity builds on.
+RANKS = {'core': 0, 'keras': 1, 'export': 2, 'structured': 3}
+CAPABILITY_RANK = 4
+TOP_RANK = 5
 # The only module that may reach into Keras' private members.
 KERAS_INTERNALS = 'tf_prune.keras._internals'
 PRIVATE_KERAS = {'_flatten_layers', '_tracker', '_trackable_children',

@@ -13,7 +13,7 @@ def test_public_api():
         'PruningHParams', 'StripError', 'TrainingDirectory', 'block_dims',
         'checkpoints', 'compute_sparsity', 'export', 'flags',
         'get_pruning_hparams',
-        'graph_def_from_checkpoint', 'mask_update_due', 'prune', 'shrink',
+        'graph_def_from_checkpoint', 'mask_update_due', 'prune', 'sensitivity', 'shrink',
         'sparsity_report', 'strip_pruning', 'strip_pruning_vars_fn',
         'structured', 'update_mask', 'weight_sparsity'])
     for name in tf_prune.__all__:

@@ -5,10 +5,12 @@ The public API is `__all__`. The package is laid out along the data path:
 wrapper, `prune`, the controller, callbacks, summaries, stripping),
 `export` (model files out and in, TF1 graph surgery, sparsity reports),
 and the capabilities above them: `structured` (channel pruning and
-`shrink`), `compat.v1` (contrib's TF1 graph API).
+`shrink`), `sensitivity` (per-layer scans and a suggested spec),
+`compat.v1` (contrib's TF1 graph API).
 """
 
 from tf_prune import export
+from tf_prune import sensitivity
 from tf_prune import structured
 from tf_prune.core import flags
 from tf_prune.core.errors import DirectoryInUseError
@@ -51,6 +53,7 @@ __all__ = [
     'graph_def_from_checkpoint',
     'mask_update_due',
     'prune',
+    'sensitivity',
     'shrink',
     'sparsity_report',
     'strip_pruning',

@@ -117,6 +117,21 @@ def weight_costs(found):
     return tuple(costs)
 
 
+def positions_by_variable(found):
+    """`{id(variable): MACs per element}` of the weights that multiply."""
+    positions = {}
+    for path, layer in found.layers.items():
+        if _internals.is_graph_model(layer):
+            continue
+        names = _attribute_names(layer)
+        for variable in layer.weights:
+            count = _positions(layer, found.shapes.get(path),
+                               names.get(id(variable), variable.name))
+            if count:
+                positions[id(variable)] = count
+    return positions
+
+
 def macs(model):
     """Multiply-accumulates per example of a Sequential or Functional model
     (see the module docstring)."""
