@@ -431,6 +431,32 @@ def _check_export_writers(ns, cwd):
     assert not [n for n in nodes if n.endswith(('/mask', '/threshold'))]
 
 
+def _check_export_channels(ns, cwd):
+    from tf_prune.keras.wrapper import find_wrappers
+    assert (cwd.parent.parent / 'channels.keras').stat().st_size > 0
+    shrunk = ns['shrunk']
+    assert not find_wrappers(shrunk)
+    assert (shrunk.get_layer('conv1').filters,
+            shrunk.get_layer('conv2').filters) == (8, 16)
+
+
+def _check_structured_fit(ns, cwd):
+    from tf_prune.keras.wrapper import find_wrappers
+    shrunk = ns['shrunk']
+    assert not find_wrappers(shrunk)
+    # Half of the residual stream's 16 channels and of widen's 32.
+    assert (shrunk.get_layer('stem').filters,
+            shrunk.get_layer('block2_conv').filters,
+            shrunk.get_layer('widen').filters) == (8, 8, 16)
+    assert (cwd / 'logs').is_dir()
+
+
+def _check_structured_one_shot(ns, cwd):
+    from tf_prune.keras.wrapper import find_wrappers
+    assert not find_wrappers(ns['shrunk'])
+    assert ns['shrunk'].count_params() < ns['model'].count_params() / 3
+
+
 def _check_troubleshooting_save(ns, cwd):
     tmp = cwd.parent.parent
     assert (tmp / 'pruned_model.keras').exists()
@@ -467,6 +493,9 @@ PYTHON_CHECKS = {
     'compat_v1_graph': _check_output_only,
     'tfmot_polynomial_decay': _check_tfmot_polynomial_decay,
     'export_writers': _check_export_writers,
+    'export_channels': _check_export_channels,
+    'structured_fit': _check_structured_fit,
+    'structured_one_shot': _check_structured_one_shot,
     'troubleshooting_save': _check_troubleshooting_save,
     'troubleshooting_uncontrolled': _check_output_only,
     'troubleshooting_training_dir': _check_output_only,
@@ -483,6 +512,7 @@ RUN = {
     'contrib_inspect': 0,
     'export_strip_tool': 0,
     'export_inspect_keras': 0,
+    'export_shrink_tool': 0,
     'troubleshooting_load_without_import': 1,
     'troubleshooting_load_with_import': 0,
     'troubleshooting_load_plain': 0,

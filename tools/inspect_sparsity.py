@@ -5,8 +5,18 @@ r"""Prints the zeros of every weight tensor of a model file, and the total.
 
 Reads .pb, .tflite, .keras, SavedModel and checkpoint directories (TF1 or
 tf_prune training directories). The total counts every weight tensor,
-biases and dense layers included. Bad input prints one line on stderr and
-exits with status 2. TensorFlow's own logs and warnings show with --verbose.
+biases and dense layers included.
+
+With --pruned, the model given is the shrunk model of a model pruned with
+structure=channel (its training directory or .keras file), as a .keras
+file, a .pb or a SavedModel; the report lists each layer of the pruned
+model with weights: its output channels, parameters and FLOPs before and
+after, then the totals:
+
+    python tools/inspect_sparsity.py --pruned=/tmp/train shrunk.keras
+
+Bad input prints one line on stderr and exits with status 2. TensorFlow's
+own logs and warnings show with --verbose.
 """
 
 import json
@@ -21,10 +31,39 @@ os.environ['TF_CPP_MIN_LOG_LEVEL'] = '0' if '--verbose' in sys.argv else '2'
 from absl import app, flags, logging  # noqa: E402
 
 from tf_prune import sparsity_report  # noqa: E402
+from tf_prune import structured  # noqa: E402
 
 flags.DEFINE_bool('json', False, 'Print JSON instead of a table')
+flags.DEFINE_string('pruned', None,
+                    'The model pruned with structure=channel (a training '
+                    'directory or .keras file) that the model given is the '
+                    'shrunk model of: report channels, parameters and FLOPs '
+                    'per layer, before and after')
 flags.DEFINE_bool('verbose', False, "Also print TensorFlow's logs and warnings")
 FLAGS = flags.FLAGS
+
+
+def _channel_report(shrunk):
+    """Prints the channel report of --pruned against `shrunk`."""
+    try:
+        report = structured.channel_report(FLAGS.pruned, shrunk)
+    except structured.NotChannelPruned as error:
+        print(f'inspect_sparsity: --pruned takes a model pruned with '
+              f'structure=channel (a training directory or .keras file), '
+              f'and {error.reason}', file=sys.stderr)
+        return 2
+    except ValueError as error:  # ModelFileError included
+        print(f'inspect_sparsity: {error}', file=sys.stderr)
+        return 2
+    except OSError as error:  # permissions, say
+        print(f'inspect_sparsity: cannot read {error.filename or shrunk}: '
+              f'{error.strerror or error}', file=sys.stderr)
+        return 2
+    if FLAGS.json:
+        print(json.dumps(report.as_dict(), indent=1))
+    else:
+        print(report.format_table())
+    return 0
 
 
 def main(argv):
@@ -36,6 +75,8 @@ def main(argv):
         print('inspect_sparsity: give one model file or directory',
               file=sys.stderr)
         return 2
+    if FLAGS.pruned:
+        return _channel_report(argv[1])
     try:
         rows = sparsity_report.report(argv[1])
     except ValueError as error:  # ModelFileError included

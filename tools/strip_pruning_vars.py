@@ -11,6 +11,12 @@ and for Keras models (the outputs default to the model's):
     python tools/strip_pruning_vars.py --model=model.keras \
         --output_format=tflite --quantize=float16
 
+and, with --shrink, for Keras models pruned with structure=channel: the
+masked channels are removed (tf_prune.shrink), not only zeroed:
+
+    python tools/strip_pruning_vars.py --checkpoint_dir=/tmp/train --shrink \
+        --output_format=tflite
+
 Input: --checkpoint_dir (a TF1 checkpoint directory with .meta graphs, or a
 training directory written by tf_prune.PruningCallback(checkpoint_dir=...))
 or --model (also a .keras file or a SavedModel). Bad input prints one line
@@ -31,6 +37,7 @@ from absl import app, flags, logging  # noqa: E402
 import numpy as np  # noqa: E402
 
 from tf_prune import ModelFileError  # noqa: E402
+from tf_prune import structured  # noqa: E402
 from tf_prune.export import sources  # noqa: E402
 
 flags.DEFINE_string('checkpoint_dir', None,
@@ -57,6 +64,11 @@ flags.DEFINE_bool('sparse_tflite', True,
                   "cannot run: left out there unless given)")
 flags.DEFINE_string('representative_data', None,
                     'A .npy file of input examples, for --quantize=int8')
+flags.DEFINE_bool('shrink', False,
+                  'Remove the masked channels of a Keras model pruned with '
+                  'structure=channel (a .keras file or training directory): '
+                  'write the smaller model tf_prune.shrink builds instead of '
+                  'the same-size one with zeroed channels')
 flags.DEFINE_bool('verbose', False, "Also print TensorFlow's logs and warnings")
 FLAGS = flags.FLAGS
 
@@ -113,19 +125,31 @@ def _representative_data():
 
 
 def _load(output_nodes):
-    """The input model, as `sources.load` gives it.
+    """The input model, as `sources.load` gives it; with --shrink, the
+    channel-pruned model shrunk.
 
     Raises:
       ModelFileError: the input is unreadable, also when the system says
         so (permissions, say).
+      NotChannelPruned: --shrink, and the input has no channel masks.
     """
     given = FLAGS.checkpoint_dir or FLAGS.model
     try:
+        if FLAGS.shrink:
+            return structured.shrink(structured.load_channel_pruned(given))
         return sources.load(given, output_nodes)
     except OSError as error:
         raise ModelFileError(
             f'cannot read {error.filename or given}: {error.strerror}'
         ) from error
+
+
+def _not_channel_pruned(error):
+    """The line for --shrink given a model `shrink` cannot serve."""
+    fix = ('leave out --shrink to write it stripped' if error.strippable
+           else 'prune it with structure=channel first')
+    return _fail(f'--shrink removes the channels of a Keras model pruned '
+                 f'with structure=channel, and {error.reason}; {fix}')
 
 
 def main(argv):
@@ -151,6 +175,8 @@ def main(argv):
         source = _load(output_nodes)
         sources.write(source, path, FLAGS.output_format, output_nodes,
                       quantize, sparse, data)
+    except structured.NotChannelPruned as error:
+        return _not_channel_pruned(error)
     except ValueError as error:  # ModelFileError, StripError and bad options
         return _fail(error)
     except OSError as error:  # only writing is left: _load turns its own

@@ -191,7 +191,7 @@ def _is_tflite(content):
     return content[4:8] == b'TFL3'
 
 
-def _read_graph_def(path):
+def read_graph_def(path):
     """The GraphDef of a `.pb` file.
 
     Raises:
@@ -221,10 +221,10 @@ def _graph_def_file_rows(path):
     """`_graph_def_rows` of a `.pb` file.
 
     Raises:
-      ModelFileError: see `_read_graph_def`; or a constant that does not
+      ModelFileError: see `read_graph_def`; or a constant that does not
         decode (a wrong dtype, or fewer values than its shape).
     """
-    graph_def = _read_graph_def(path)
+    graph_def = read_graph_def(path)
     try:
         return _graph_def_rows(graph_def)
     except (TypeError, ValueError) as error:
