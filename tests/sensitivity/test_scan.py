@@ -1,0 +1,196 @@
+"""`tf_prune.sensitivity`: the scan table, resuming, and the suggested spec."""
+
+import csv
+import json
+
+import keras
+import numpy as np
+import pytest
+
+import tf_prune
+from tf_prune import sensitivity
+from tf_prune.structured import cost
+
+SPARSITIES = (0.25, 0.5, 0.75)
+_L = keras.layers
+
+
+@pytest.fixture(scope='module')
+def trained():
+    """A small CNN trained on a toy task, its data and an evaluate."""
+    keras.utils.set_random_seed(0)
+    rng = np.random.default_rng(0)
+    x = rng.random((256, 8, 8, 1)).astype(np.float32)
+    y = (x[:, :4].mean((1, 2, 3)) > 0.5) * 2 + (x[:, :, :4].mean((1, 2, 3))
+                                                 > 0.5)
+    image = keras.Input((8, 8, 1))
+    h = _L.Conv2D(8, 3, activation='relu', name='c1')(image)
+    h = _L.BatchNormalization(name='bn')(h)
+    h = _L.Conv2D(16, 3, activation='relu', name='c2')(h)
+    h = _L.GlobalAveragePooling2D()(h)
+    h = _L.Dense(16, activation='relu', name='d1')(h)
+    model = keras.Model(image, _L.Dense(4, name='out')(h))
+    model.compile('adam', keras.losses.SparseCategoricalCrossentropy(
+        from_logits=True))
+    model.fit(x, y, epochs=30, batch_size=32, verbose=0)
+    return model, x, y, sensitivity.accuracy(x, y)
+
+
+def _values(model):
+    return [w.numpy().copy() for w in model.weights]
+
+
+def test_the_weight_table_is_each_weight_pruned_alone_and_the_model_is_kept(
+        trained):
+    model, _, _, evaluate = trained
+    before = _values(model)
+    result = sensitivity.scan(model, evaluate, SPARSITIES, verbose=0)
+    assert [w.tobytes() for w in _values(model)] == [
+        w.tobytes() for w in before]
+    assert [u.name for u in result.units] == [
+        'c1/kernel', 'c2/kernel', 'd1/kernel', 'out/kernel']
+    assert result.base_metric == evaluate(model)
+    assert result.flops == cost.flops(model)
+    for row in result.rows:
+        weight = model.get_layer(row.unit.split('/')[0]).kernel
+        original = weight.numpy()
+        _, mask = tf_prune.update_mask(original, row.sparsity)
+        weight.assign(original * mask.numpy())
+        try:
+            assert row.metric == evaluate(model)
+        finally:
+            weight.assign(original)
+        zeros = int(mask.numpy().size - np.count_nonzero(mask.numpy()))
+        assert row.parameters_removed == zeros
+    c2 = next(r for r in result.rows if (r.unit, r.sparsity) == ('c2/kernel', 0.5))
+    assert c2.flops_removed == 2 * c2.parameters_removed * 4 * 4
+
+
+def test_a_channel_row_removes_what_shrink_removes(trained):
+    model, _, _, evaluate = trained
+    before = _values(model)
+    result = sensitivity.scan(model, evaluate, (0.5,), structure='channel',
+                              verbose=0)
+    assert [w.tobytes() for w in _values(model)] == [
+        w.tobytes() for w in before]
+    assert [u.name for u in result.units] == ['c1', 'c2', 'd1']
+    row = next(r for r in result.rows if r.unit == 'c2')
+    # The same group pruned alone through the public API.
+    spec = ('structure=channel,target_sparsity=0.5,'
+            'weight_sparsity_map=[^c1/kernel$:0,^c2/kernel$:0.5,^d1/kernel$:0]')
+    pruned = tf_prune.prune(model, spec, one_shot=True)
+    shrunk = tf_prune.shrink(pruned)
+    assert row.parameters_removed == model.count_params() - shrunk.count_params()
+    assert row.flops_removed == cost.flops(model) - cost.flops(shrunk)
+    assert row.metric == evaluate(pruned)
+
+
+def test_an_interrupted_scan_resumes_from_its_results_file(trained, tmp_path):
+    model, _, _, evaluate = trained
+    before = _values(model)
+    path = tmp_path / 'scan.json'
+    calls = []
+
+    def interrupted(m):
+        calls.append(1)
+        if len(calls) == 5:  # the base, then four rows
+            raise KeyboardInterrupt
+        return evaluate(m)
+
+    with pytest.raises(KeyboardInterrupt):
+        sensitivity.scan(model, interrupted, SPARSITIES, verbose=0,
+                         results_path=str(path))
+    assert [w.tobytes() for w in _values(model)] == [
+        w.tobytes() for w in before]
+    assert len(json.loads(path.read_text())['rows']) == 3
+    counted = []
+
+    def counting(m):
+        counted.append(1)
+        return evaluate(m)
+
+    resumed = sensitivity.scan(model, counting, SPARSITIES, verbose=0,
+                               results_path=str(path))
+    assert len(counted) == 12 - 3
+    fresh = sensitivity.scan(model, evaluate, SPARSITIES, verbose=0)
+    assert resumed.rows == fresh.rows
+    assert sensitivity.ScanResult.from_json(str(path)).rows == fresh.rows
+    with pytest.raises(ValueError, match='holds another scan'):
+        sensitivity.scan(model, evaluate, (0.5,), verbose=0,
+                         results_path=str(path))
+
+
+def test_the_suggestion_parses_matches_every_weight_and_holds_its_budget(
+        trained, caplog):
+    model, _, _, evaluate = trained
+    result = sensitivity.scan(model, evaluate, SPARSITIES, verbose=0)
+    suggestion = sensitivity.suggest(result, 0.02, model, evaluate)
+    hparams = tf_prune.get_pruning_hparams().parse(suggestion.spec).validate()
+    assert hparams.structure == 'weight'
+    caplog.clear()
+    pruned = tf_prune.prune(model, suggestion.spec, one_shot=True)
+    assert 'matches no pruned weight' not in caplog.text
+    assert result.base_metric - evaluate(pruned) <= 0.02
+    assert suggestion.drop == pytest.approx(result.base_metric - evaluate(pruned))
+    sparsities = {p.name: float(1 - p.mask.numpy().mean())
+                  for w in tf_prune.keras.wrapper.find_wrappers(pruned)
+                  for p in w.pruned_weights}
+    for name, sparsity in suggestion.sparsities.items():
+        assert sparsities[name] == pytest.approx(sparsity, abs=0.02)
+    assert suggestion.parameters_removed == sum(
+        next(r.parameters_removed for r in result.rows
+             if (r.unit, r.sparsity) == (name, s))
+        for name, s in suggestion.sparsities.items() if s)
+    assert suggestion.parameters_removed > 0
+
+
+def test_suggest_backs_off_until_the_whole_model_holds_the_budget(trained):
+    model, _, _, evaluate = trained
+    result = sensitivity.scan(model, evaluate, SPARSITIES, verbose=0)
+    # Scanned drops that understate: every row claims no loss at all.
+    optimistic = sensitivity.ScanResult(
+        result.structure, result.criterion, result.sparsities,
+        result.base_metric, result.units,
+        [sensitivity.Row(r.unit, r.sparsity, result.base_metric,
+                         r.parameters_removed, r.flops_removed)
+         for r in result.rows], result.parameters, result.flops)
+    suggestion = sensitivity.suggest(optimistic, 0.0, model, evaluate)
+    assert suggestion.drop <= 0.0
+    assert len(suggestion.tries) >= 2 or suggestion.tries[0][1] <= 0
+    assert all(drop > 0 for _, drop in suggestion.tries[:-1])
+
+
+def test_results_write_as_csv_and_png(trained, tmp_path):
+    model, _, _, evaluate = trained
+    result = sensitivity.scan(model, evaluate, (0.5,), verbose=0)
+    result.to_csv(str(tmp_path / 'scan.csv'))
+    with open(tmp_path / 'scan.csv') as file:
+        rows = list(csv.DictReader(file))
+    assert [(r['unit'], float(r['metric'])) for r in rows] == [
+        (r.unit, r.metric) for r in result.rows]
+    result.plot(str(tmp_path / 'scan.png'))
+    assert (tmp_path / 'scan.png').read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
+    assert 'c1/kernel' in result.format_table()
+
+
+def test_bad_input_is_refused(trained):
+    model, _, _, evaluate = trained
+    for sparsities in [(), (0.5, 1.0), (0.0,), (0.5, 0.5)]:
+        with pytest.raises(ValueError, match='sparsities must be distinct '
+                           r'values in \(0, 1\)'):
+            sensitivity.scan(model, evaluate, sparsities, verbose=0)
+    with pytest.raises(ValueError, match=r"layers \['nope'\] are not units"):
+        sensitivity.scan(model, evaluate, (0.5,), layers=['nope'], verbose=0)
+    with pytest.raises(ValueError, match='must return a scalar metric'):
+        sensitivity.scan(model, lambda m: 'good', (0.5,), verbose=0)
+    with pytest.raises(ValueError, match='taylor needs the gradients'):
+        sensitivity.scan(model, evaluate, (0.5,), structure='channel',
+                         criterion='taylor', verbose=0)
+    with pytest.raises(ValueError, match='structure must be one of'):
+        sensitivity.scan(model, evaluate, (0.5,), structure='block', verbose=0)
+    result = sensitivity.scan(model, evaluate, (0.5,), layers=['d1/kernel'],
+                              verbose=0)
+    with pytest.raises(ValueError, match='max_drop must be a finite value'):
+        sensitivity.suggest(result, -1, model, evaluate)
+    with pytest.raises(ValueError, match='objective must be one of'):
+        sensitivity.suggest(result, 0.01, model, evaluate, objective='speed')
