@@ -26,6 +26,8 @@ _ABS_BUCKETS = 1 << 15
 # skipping XLA avoids one compilation per weight shape.
 _FUSE_MIN_SIZE = 1 << 16
 _SELECT_ROW = 256
+# Up to this many elements, a sort finds the k-th value.
+_SORT_MAX_SIZE = 4096
 # (weight name, shape, block dims) already warned of as clamped.
 _warned_blocks = set()
 
@@ -122,10 +124,16 @@ def _kth_largest_abs(weights, k):
     Returns:
       A scalar: float64 for float64 weights, else float32.
     """
-    if weights.dtype == tf.float64:
+    size = weights.shape.num_elements()
+    if weights.dtype == tf.float64 or (size is not None
+                                       and size <= _SORT_MAX_SIZE):
         # Radix select works on float32 bit patterns; float64 weights are
-        # rare enough for a sort.
-        flat = tf.reshape(_abs(weights, tf.float64), [-1])
+        # rare enough, and small ones (a vector of channel scores) cheap
+        # enough, for a sort, which traces and runs faster there.
+        dtype = tf.float64 if weights.dtype == tf.float64 else tf.float32
+        flat = tf.reshape(_abs(weights, dtype), [-1])
+        if size == 0:
+            return tf.zeros([], dtype)  # there is no k-th value to read
         return tf.gather(tf.math.top_k(flat, k=tf.size(flat)).values, k - 1)
     return tf.bitcast(_two_pass_select(weights, k), tf.float32)
 

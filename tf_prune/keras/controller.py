@@ -77,6 +77,13 @@ def _checked_override(sparsity):
         return tf.identity(sparsity)
 
 
+def _compiled(function, jit_compile=False):
+    """`tf.function` without AutoGraph: the update's control flow is
+    written with `tf.cond`, and converting its code would cost seconds at
+    the first trace of each process."""
+    return tf.function(function, jit_compile=jit_compile, autograph=False)
+
+
 def _change_estimate(weight, old_weight, old_old_weight, second_order):
     """The weight's first or second difference, normalized to unit L2 norm."""
     if second_order:
@@ -141,12 +148,11 @@ class Pruning:
         for wrapper in self._wrappers:
             wrapper.controlled = True
         jit = self._hparams.use_tpu
-        self._update_masks_fn = tf.function(self._update_masks,
-                                            jit_compile=jit)
-        self._track_weights_fn = tf.function(self._track_weights,
-                                             jit_compile=jit)
+        self._update_masks_fn = _compiled(self._update_masks, jit_compile=jit)
+        self._track_weights_fn = _compiled(self._track_weights,
+                                           jit_compile=jit)
         # Never compiled: XLA would drop the checks.
-        self._check_inputs_fn = tf.function(self._check_inputs)
+        self._check_inputs_fn = _compiled(self._check_inputs)
         self._conditional_fns = {}
         self._model_sparsity = tf.Variable(
             self._zero_fraction(), trainable=False, name='model_sparsity')
@@ -385,7 +391,7 @@ class Pruning:
                         # resumed: TensorBoard drops what a killed run
                         # wrote from there on.
                         summaries.write_run_start(_host_int(step))
-            function = tf.function(
+            function = _compiled(
                 lambda s: self._conditional_update(s, summary_writer))
             # Traced on the first call, not at the first step an update is
             # due, which the host-side gate below would otherwise make it.
