@@ -44,26 +44,25 @@ FLAGS = flags.FLAGS
 
 
 def _channel_report(shrunk):
-    """Prints the channel report of --pruned against `shrunk`."""
-    try:
-        report = structured.channel_report(FLAGS.pruned, shrunk)
-    except structured.NotChannelPruned as error:
-        print(f'inspect_sparsity: --pruned takes a model pruned with '
-              f'structure=channel (a training directory or .keras file), '
-              f'and {error.reason}', file=sys.stderr)
-        return 2
-    except ValueError as error:  # ModelFileError included
-        print(f'inspect_sparsity: {error}', file=sys.stderr)
-        return 2
-    except OSError as error:  # permissions, say
-        print(f'inspect_sparsity: cannot read {error.filename or shrunk}: '
-              f'{error.strerror or error}', file=sys.stderr)
-        return 2
+    """The channel report of --pruned against `shrunk`, as text."""
+    report = structured.channel_report(FLAGS.pruned, shrunk)
     if FLAGS.json:
-        print(json.dumps(report.as_dict(), indent=1))
-    else:
-        print(report.format_table())
-    return 0
+        return json.dumps(report.as_dict(), indent=1)
+    return report.format_table()
+
+
+def _sparsity_report(path):
+    """The zeros of every weight tensor of `path`, as text."""
+    rows = sparsity_report.report(path)
+    if not FLAGS.json:
+        return sparsity_report.format_table(rows)
+    total = sparsity_report.total(rows)
+    return json.dumps({
+        'tensors': [{'name': r.name, 'shape': list(r.shape),
+                     'nonzeros': r.nonzeros, 'size': r.size,
+                     'sparsity': r.sparsity} for r in rows],
+        'total': {'nonzeros': total.nonzeros, 'size': total.size,
+                  'sparsity': total.sparsity}}, indent=1)
 
 
 def main(argv):
@@ -75,10 +74,14 @@ def main(argv):
         print('inspect_sparsity: give one model file or directory',
               file=sys.stderr)
         return 2
-    if FLAGS.pruned:
-        return _channel_report(argv[1])
     try:
-        rows = sparsity_report.report(argv[1])
+        print(_channel_report(argv[1]) if FLAGS.pruned
+              else _sparsity_report(argv[1]))
+    except structured.NotChannelPruned as error:
+        print(f'inspect_sparsity: --pruned takes a model pruned with '
+              f'structure=channel (a training directory or .keras file), '
+              f'and {error.reason}', file=sys.stderr)
+        return 2
     except ValueError as error:  # ModelFileError included
         print(f'inspect_sparsity: {error}', file=sys.stderr)
         return 2
@@ -86,16 +89,6 @@ def main(argv):
         print(f'inspect_sparsity: cannot read {error.filename or argv[1]}: '
               f'{error.strerror or error}', file=sys.stderr)
         return 2
-    if FLAGS.json:
-        total = sparsity_report.total(rows)
-        print(json.dumps({
-            'tensors': [{'name': r.name, 'shape': list(r.shape),
-                         'nonzeros': r.nonzeros, 'size': r.size,
-                         'sparsity': r.sparsity} for r in rows],
-            'total': {'nonzeros': total.nonzeros, 'size': total.size,
-                      'sparsity': total.sparsity}}, indent=1))
-    else:
-        print(sparsity_report.format_table(rows))
     return 0
 
 
