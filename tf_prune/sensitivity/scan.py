@@ -301,7 +301,8 @@ def scan(model, evaluate, sparsities=DEFAULT_SPARSITIES, structure='weight',
       layers: names of units to scan (weights `<layer>/<weight>`, or groups
         by their first producer), or None for all.
       results_path: a JSON file the result is written to after each row; a
-        scan finding a file of the same scan there continues from it.
+        scan finding a file of the same scan there (the same units,
+        sparsities and base metric) continues from it.
       verbose: 1 shows a progress bar, 0 nothing.
 
     Returns:
@@ -328,7 +329,14 @@ def scan(model, evaluate, sparsities=DEFAULT_SPARSITIES, structure='weight',
         raise ValueError(f'{model.name} has nothing to scan with '
                          f'structure={structure}')
     result = _resumed(results_path, structure, criterion, sparsities, units)
-    if result is None:
+    if result is not None:
+        base = metric_of(evaluate, model)
+        if base != result.base_metric:
+            raise ValueError(
+                f'{results_path} holds the scan of another model or data: '
+                f'its base metric is {result.base_metric}, this one\'s '
+                f'{base}; remove it or choose another results file')
+    else:
         flops = (cost.flops(model) if _internals.is_graph_model(model)
                  else None)
         result = ScanResult(structure, criterion, sparsities,

@@ -30,6 +30,8 @@ import numpy as np
 
 from tf_prune.core import hparams as hparams_lib
 from tf_prune.keras.prune import prune
+from tf_prune.structured import cost
+from tf_prune.structured.shrink import shrink
 from tf_prune.sensitivity.scan import metric_of
 from tf_prune.sensitivity.scan import units_of
 
@@ -49,8 +51,10 @@ class Suggestion:
       predicted_drop: the sum of the units' scanned drops.
       metric: the whole model's one-shot metric with `spec`.
       drop: the base metric minus `metric`.
-      parameters_removed, flops_removed: what the scan says the units
-        remove (FLOPs: None when the scan has none).
+      parameters_removed, flops_removed: what the suggestion removes
+        (FLOPs: None when the scan has none): for weights the scan's rows
+        added up, for channels counted on the shrunk model (groups pruned
+        together share their consumers' slices).
       tries: the `(budget, measured drop)` of each allocation tried.
     """
     spec: str
@@ -152,8 +156,8 @@ def suggest(result, max_drop, model, evaluate, objective='parameters',
         sparsities.update({unit: options[unit][index][0]
                            for unit, index in chosen.items()})
         spec = _spec(result, sparsities, all_units)
-        metric = metric_of(
-            evaluate, prune(model, spec, one_shot=True))
+        pruned = prune(model, spec, one_shot=True)
+        metric = metric_of(evaluate, pruned)
         drop = result.base_metric - metric
         tries.append((budget, drop))
         if drop <= max_drop:
@@ -163,13 +167,22 @@ def suggest(result, max_drop, model, evaluate, objective='parameters',
         sparsities = {u.name: 0.0 for u in all_units}
         chosen = {unit: 0 for unit in options}
         spec = _spec(result, sparsities, all_units)
+        pruned = None
         metric, drop = result.base_metric, 0.0
     picked = [options[unit][index] for unit, index in chosen.items()]
-    parameters = sum(_gain(result, unit, options[unit][index][0],
-                           'parameters') for unit, index in chosen.items())
-    flops = (None if result.flops is None else sum(
-        _gain(result, unit, options[unit][index][0], 'flops')
-        for unit, index in chosen.items()))
+    if result.structure == 'channel' and pruned is not None:
+        # Groups pruned together share consumer slices: count the model
+        # `shrink` builds rather than add up the scan's rows.
+        shrunk = shrink(pruned)
+        parameters = model.count_params() - shrunk.count_params()
+        flops = cost.flops(model) - cost.flops(shrunk)
+    else:
+        parameters = sum(_gain(result, unit, options[unit][index][0],
+                               'parameters')
+                         for unit, index in chosen.items())
+        flops = (None if result.flops is None else sum(
+            _gain(result, unit, options[unit][index][0], 'flops')
+            for unit, index in chosen.items()))
     return Suggestion(spec, sparsities, sum(o[1] for o in picked), metric,
                       drop, parameters, flops, tuple(tries))
 
