@@ -147,18 +147,12 @@ def _output_dir():
     """The absolute --output_dir, or None; checked, not made."""
     if not FLAGS.output_dir:
         return None
-    directory = os.path.abspath(FLAGS.output_dir)
-    # Made only when the scan starts: bad input found later leaves no
-    # empty directory behind.
-    existing = directory
-    while not os.path.exists(existing):
-        existing = os.path.dirname(existing)
-    if not os.path.isdir(existing):
-        raise BadInput(f'cannot create --output_dir={FLAGS.output_dir}: '
-                       f'{existing} is not a directory')
-    if not os.access(existing, os.W_OK):
-        raise BadInput(f'--output_dir={FLAGS.output_dir} is not writable')
-    return directory
+    try:
+        atomic.check_creatable(FLAGS.output_dir,
+                               f'--output_dir={FLAGS.output_dir}')
+    except ValueError as error:
+        raise BadInput(str(error)) from None
+    return os.path.abspath(FLAGS.output_dir)
 
 
 def _load_model(path):

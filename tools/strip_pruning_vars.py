@@ -38,6 +38,7 @@ import numpy as np  # noqa: E402
 
 from tf_prune import ModelFileError  # noqa: E402
 from tf_prune import structured  # noqa: E402
+from tf_prune.core import atomic  # noqa: E402
 from tf_prune.export import sources  # noqa: E402
 
 flags.DEFINE_string('checkpoint_dir', None,
@@ -91,18 +92,9 @@ def _output_path():
     if filename == _DEFAULT_FILENAME:
         stem = os.path.splitext(filename)[0]
         filename = stem + sources.FORMATS[FLAGS.output_format]
-    directory = os.path.abspath(FLAGS.output_dir)
-    # Checked now, made only when the output is written: bad input found
-    # later leaves no empty directory behind.
-    existing = directory
-    while not os.path.exists(existing):
-        existing = os.path.dirname(existing)
-    if not os.path.isdir(existing):
-        raise ValueError(f'cannot create --output_dir={FLAGS.output_dir}: '
-                         f'{existing} is not a directory')
-    if not os.access(existing, os.W_OK):
-        raise ValueError(f'--output_dir={FLAGS.output_dir} is not writable')
-    return os.path.join(directory, filename)
+    atomic.check_creatable(FLAGS.output_dir,
+                           f'--output_dir={FLAGS.output_dir}')
+    return os.path.join(os.path.abspath(FLAGS.output_dir), filename)
 
 
 def _representative_data():

@@ -150,3 +150,13 @@ def test_holders_in_one_process_share_the_lock(tmp_path):
     assert (tmp_path / atomic.LOCK_NAME).exists()
     second.release()
     assert os.listdir(tmp_path) == []
+
+
+def test_check_creatable_refuses_a_file_in_the_way_and_makes_nothing(tmp_path):
+    atomic.check_creatable(str(tmp_path / 'a' / 'b'), '--output_dir=a/b')
+    assert not (tmp_path / 'a').exists()
+    (tmp_path / 'file').write_text('x')
+    with pytest.raises(ValueError, match=(
+            rf'^cannot create --output_dir=out: {tmp_path}/file is not a '
+            rf'directory$')):
+        atomic.check_creatable(str(tmp_path / 'file' / 'out'), '--output_dir=out')

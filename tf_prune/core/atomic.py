@@ -65,6 +65,31 @@ def atomic_output(path):
         _remove(temporary)
 
 
+def check_creatable(directory, what):
+    """Raises unless `directory` exists or could be made; makes nothing.
+
+    A tool checks its output directory this way before it works, and makes
+    it only when it writes: bad input found later leaves no empty directory
+    behind.
+
+    Args:
+      directory: the directory.
+      what: how the user gave it, for the message (`--output_dir=out`).
+
+    Raises:
+      ValueError: its nearest existing ancestor is not a writable
+        directory.
+    """
+    existing = os.path.abspath(directory)
+    while not os.path.exists(existing):
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing):
+        raise ValueError(f'cannot create {what}: {existing} is not a '
+                         f'directory')
+    if not os.access(existing, os.W_OK):
+        raise ValueError(f'{what} is not writable')
+
+
 def write_bytes(path, data):
     """Writes `data` to `path` atomically (see `atomic_output`)."""
     with atomic_output(path) as temporary:
