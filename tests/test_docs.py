@@ -457,6 +457,22 @@ def _check_structured_one_shot(ns, cwd):
     assert ns['shrunk'].count_params() < ns['model'].count_params() / 3
 
 
+def _check_sensitivity_python(ns, cwd):
+    import tf_prune
+    result, suggestion, uniform = ns['result'], ns['suggestion'], ns['uniform']
+    assert [u.name for u in result.units] == [
+        'conv/kernel', 'fc/kernel', 'probabilities/kernel']
+    assert len(result.rows) == 3 * 3
+    assert any(suggestion.sparsities.values())
+    assert suggestion.drop <= 0.02
+    tf_prune.get_pruning_hparams().parse(suggestion.spec)
+    assert abs(uniform.parameters - ns['left']) <= 1
+    # What the guide shows: at equal parameters, the map beats uniform.
+    assert suggestion.metric > ns['uniform_accuracy']
+    tmp = cwd.parent.parent
+    assert (tmp / 'tiny.keras').exists() and (tmp / 'tiny_test.npz').exists()
+
+
 def _check_troubleshooting_save(ns, cwd):
     tmp = cwd.parent.parent
     assert (tmp / 'pruned_model.keras').exists()
@@ -496,6 +512,7 @@ PYTHON_CHECKS = {
     'export_channels': _check_export_channels,
     'structured_fit': _check_structured_fit,
     'structured_one_shot': _check_structured_one_shot,
+    'sensitivity_python': _check_sensitivity_python,
     'troubleshooting_save': _check_troubleshooting_save,
     'troubleshooting_uncontrolled': _check_output_only,
     'troubleshooting_training_dir': _check_output_only,
@@ -513,6 +530,7 @@ RUN = {
     'export_strip_tool': 0,
     'export_inspect_keras': 0,
     'export_shrink_tool': 0,
+    'sensitivity_tool': 0,
     'troubleshooting_load_without_import': 1,
     'troubleshooting_load_with_import': 0,
     'troubleshooting_load_plain': 0,
