@@ -54,7 +54,7 @@ demo: $(INSTALLED) data
 	@echo "Open the dashboard (Pruning charts under CUSTOM SCALARS):"
 	@echo "  $(VENV)/bin/tensorboard --logdir $(DEMO_DIR)/train"
 
-# tfmot and matplotlib, for the benchmarks only (see benchmarks/requirements.txt).
+# tfmot, for the benchmarks only (see benchmarks/requirements.txt).
 $(BENCH_INSTALLED): benchmarks/requirements.txt $(INSTALLED)
 	$(PY) -m pip install -q --disable-pip-version-check --no-deps -r benchmarks/requirements.txt
 	touch $@
@@ -64,6 +64,8 @@ bench: $(INSTALLED) $(BENCH_INSTALLED) data
 	$(PY) benchmarks/train_overhead.py
 	$(PY) benchmarks/fashion_mnist_vs_tfmot.py
 	$(PY) benchmarks/structured_speed.py
+	$(PY) benchmarks/sensitivity.py
+	$(PY) benchmarks/channel_criteria.py
 	$(PY) benchmarks/render_docs.py
 
 $(PY):

@@ -15,9 +15,11 @@ DOC = os.path.join(ROOT, 'docs', 'benchmarks.md')
 FASHION_FILES = ('fashion_mnist_vs_tfmot.json',
                  'fashion_mnist_vs_tfmot_target_0.9.json')
 RESULT_FILES = ('mask_update.json', 'train_overhead.json', *FASHION_FILES,
-                'structured_speed.json')
+                'structured_speed.json', 'sensitivity.json',
+                'channel_criteria.json')
 PLOT = '../benchmarks/results/fashion_mnist_vs_tfmot.png'
 STRUCTURED_PLOT = '../benchmarks/results/structured_speed.png'
+SENSITIVITY_PLOT = '../benchmarks/results/sensitivity.png'
 # structured_speed.py's latency settings: result key, title.
 STRUCTURED_SETTINGS = (('tf_batch_1', 'TF batch 1'),
                        ('tf_batch_32', 'TF batch 32'),
@@ -394,6 +396,231 @@ def _structured_speed(result):
         f'FLOPs ratio]({STRUCTURED_PLOT})']
 
 
+def _percent(value):
+    return f'{100 * value:.2f}%'
+
+
+def sensitivity_table(result):
+    """sensitivity.py's table: per part, dense, suggested and uniform."""
+    lines = [
+        '| model | pruning | parameters | vs dense | one-shot validation | '
+        'one-shot test | fine-tuned test | parameters after fine-tuning |',
+        '|---|---|---:|---:|---:|---:|---:|---:|']
+    for part in result['parts']:
+        dense = part['rows'][0]['parameters']
+        uniform = f"uniform {part['uniform']['target_sparsity']:.4f}"
+        for row in part['rows']:
+            name = {'dense': 'dense', 'suggested': 'suggested map',
+                    'uniform': uniform}[row['name']]
+            lines.append(
+                f"| {part['model']} | {part['structure']}: {name} | "
+                f"{row['parameters']:,} | {row['parameters'] / dense:.3f} | "
+                f"{_percent(row['one_shot_validation_accuracy'])} | "
+                f"{_percent(row['one_shot_test_accuracy'])} | "
+                f"{_percent(row['fine_tuned_test_accuracy'])} | "
+                f"{row['fine_tuned_parameters']:,} |")
+    return '\n'.join(lines)
+
+
+def sensitivity_goal(part):
+    """One line: issue 14's goal for one part, and what fine-tuning left."""
+    rows = {row['name']: row for row in part['rows']}
+    suggested, uniform = rows['suggested'], rows['uniform']
+    gain = (suggested['one_shot_test_accuracy']
+            - uniform['one_shot_test_accuracy'])
+    after = (suggested['fine_tuned_test_accuracy']
+             - uniform['fine_tuned_test_accuracy'])
+    verdict = 'met' if gain > 0 else 'not met'
+    return (f"- {part['model']} ({part['structure']}): one-shot test accuracy "
+            f"{_percent(suggested['one_shot_test_accuracy'])} suggested "
+            f"against {_percent(uniform['one_shot_test_accuracy'])} uniform "
+            f"({100 * gain:+.2f} points): {verdict}. After fine-tuning: "
+            f"{_percent(suggested['fine_tuned_test_accuracy'])} against "
+            f"{_percent(uniform['fine_tuned_test_accuracy'])} "
+            f"({100 * after:+.2f} points).")
+
+
+def _sensitivity(result):
+    text = [
+        '## Sensitivity scan: the suggested map against uniform pruning',
+        '',
+        '`benchmarks/sensitivity.py` measures what `tf_prune.sensitivity` '
+        "suggests ([guide](sensitivity.md)). Fashion-MNIST's 60,000 training "
+        'images are split: the last ones are held out as a validation split, '
+        'the others train; the test set serves only the figures below. Each '
+        'model trains dense (Adam 1e-3, batch 128, seed 0), then `scan` '
+        'prunes each unit alone, one-shot, at each scanned sparsity and '
+        'measures validation accuracy, and `suggest` picks per-unit '
+        'sparsities (a `weight_sparsity_map`) removing the most parameters '
+        'within a one-shot validation drop of `max_drop`. Uniform pruning '
+        '(one `target_sparsity` for all units) is matched to the '
+        "suggestion's parameters by `uniform_like`: parameters less the "
+        'zeros of the pruned weights (`structure=weight`), or those of the '
+        'shrunk model (`structure=channel`). Both are measured one-shot, '
+        'then after the same fine-tuning (a fresh Adam 1e-3 on the same '
+        'batches, `PruningCallback` holding the target: `initial_sparsity` '
+        'equal to `target_sparsity`, a mask update every 100 steps), as is '
+        'the dense model trained on for as many epochs.',
+        '']
+    if result is None:
+        return text + ['No results: `python benchmarks/sensitivity.py` '
+                       'writes `benchmarks/results/sensitivity.json`.']
+    parts = []
+    for part in result['parts']:
+        sparsities = ', '.join(f'{s:g}' for s in part['sparsities'])
+        parts.append(
+            f"- {part['model']}, `structure={part['structure']}` "
+            f"(criterion {part['criterion']}): {part['train_epochs']} "
+            f"epochs on {part['train_examples']:,} images, scanned at "
+            f"{sparsities} on {part['validation_examples']:,} held-out "
+            f"images, `max_drop` {part['max_drop_points']:g} point(s); "
+            f"{part['fine_tune_epochs']} fine-tuning epoch(s). Suggested "
+            f"(one-shot validation drop "
+            f"{100 * part['suggestion']['drop']:.2f} points, the scan "
+            f"predicted {100 * part['suggestion']['predicted_drop']:.2f}): "
+            f"`{part['suggestion']['spec']}`.")
+    quick = (' A smoke run (`--quick`): 6,000 training and 2,000 test '
+             'images.' if result.get('quick') else '')
+    return text + [
+        *parts, '',
+        f"The run took {result['seconds']:.0f} s.{quick} Goal (issue 14): "
+        f"at equal parameters, the suggested map's one-shot test accuracy "
+        f"beats uniform's.", '',
+        *(sensitivity_goal(part) for part in result['parts']), '',
+        sensitivity_table(result), '',
+        '![Each unit\'s validation accuracy pruned alone, the suggested '
+        f'sparsities circled, uniform\'s dashed]({SENSITIVITY_PLOT})']
+
+
+def _points(value):
+    return f'{100 * value:+.2f}'
+
+
+def channel_criteria_table(result):
+    """channel_criteria.py's table: the dense baseline, then every run."""
+    dense = result['dense']
+    lines = [
+        '| channel sparsity | run | schedule | test accuracy | vs dense '
+        '(points) | channels masked | parameters | vs dense | FLOPs | '
+        'vs dense | seconds |',
+        '|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|',
+        f"| 0 | dense | trained on, unpruned | "
+        f"{100 * dense['test_accuracy']:.2f}% | - | - | "
+        f"{dense['params']:,} | 1 | {_si(dense['flops'])} | 1 | "
+        f"{dense['seconds']:.0f} |"]
+    for row in result['rows']:
+        lines.append(
+            f"| {row['sparsity']:g} | {row['label']} | {row['schedule']} | "
+            f"{100 * row['test_accuracy']:.2f}% | "
+            f"{_points(row['test_accuracy'] - dense['test_accuracy'])} | "
+            f"{row['channels_masked']:.4f} | {row['params']:,} | "
+            f"{row['params'] / dense['params']:.3f} | {_si(row['flops'])} | "
+            f"{row['flops'] / dense['flops']:.3f} | {row['seconds']:.0f} |")
+    return '\n'.join(lines)
+
+
+def _span(rows):
+    """'from 89.12% (taylor) to 89.80% (l1), 0.68 points'."""
+    low = min(rows, key=lambda row: row['test_accuracy'])
+    high = max(rows, key=lambda row: row['test_accuracy'])
+    spread = 100 * (high['test_accuracy'] - low['test_accuracy'])
+    return (f"from {100 * low['test_accuracy']:.2f}% ({low['label']}) to "
+            f"{100 * high['test_accuracy']:.2f}% ({high['label']}), "
+            f"{spread:.2f} points")
+
+
+def channel_criteria_summary(result):
+    """Per sparsity: the spread over the criteria, random against the best
+    of them, the spread over the schedules, the noise run."""
+    lines = []
+    for sparsity in sorted({row['sparsity'] for row in result['rows']}):
+        rows = [row for row in result['rows'] if row['sparsity'] == sparsity]
+        criteria = [row for row in rows if row['kind'] == 'criterion'
+                    and row['criterion'] != 'random']
+        parts = []
+        if criteria:
+            parts.append(f'the {len(criteria)} criteria on the example\'s '
+                         f'schedule range {_span(criteria)}')
+            best = max(row['test_accuracy'] for row in criteria)
+            for row in rows:
+                if row['criterion'] == 'random':
+                    parts.append(
+                        f"random ranking {100 * row['test_accuracy']:.2f}% "
+                        f"({_points(row['test_accuracy'] - best)} points "
+                        f"from the best criterion)")
+        schedules = [row for row in rows if row['kind'] == 'schedule']
+        if schedules:
+            l1 = [row for row in criteria if row['label'] == 'l1']
+            parts.append(f'l1 on the {len(l1 + schedules)} schedules ranges '
+                         f'{_span(l1 + schedules)}')
+        for row in rows:
+            if row['kind'] == 'noise':
+                same = [r for r in criteria if r['criterion'] ==
+                        row['criterion'] and r['bn_l1_penalty'] ==
+                        row['bn_l1_penalty']]
+                if same:
+                    change = row['test_accuracy'] - same[0]['test_accuracy']
+                    parts.append(
+                        f"{row['label']}: {100 * row['test_accuracy']:.2f}% "
+                        f"({_points(change)} points from the same run on the "
+                        f"example's shuffling: the noise of one run)")
+        lines.append(f'- At channel sparsity {sparsity:g}: '
+                     + '; '.join(parts) + '.')
+    return '\n'.join(lines)
+
+
+def _channel_criteria(result):
+    text = [
+        '## Channel criteria and schedules',
+        '',
+        '`benchmarks/channel_criteria.py` compares the channel criteria of '
+        '`structure=channel` on the ResNet of '
+        '`examples/fashion_mnist_channels.py` (`resnet()`: a Conv+BN+ReLU '
+        'stem, three residual blocks, global average pooling, a Dense '
+        'softmax) on Fashion-MNIST, with that example\'s training: epochs '
+        'of dense training (Adam, 1e-3), then a phase of pruning and '
+        'fine-tuning with a fresh Adam whose rate decays from 1e-3 to 0 '
+        '(cosine). The dense phase runs once; every run starts from its '
+        'weights and trains the phase on the same batches in the same order, '
+        'in one process. The dense baseline trains the phase on unpruned: '
+        'the same epochs in all. Each pruned model is shrunk '
+        '(`tf_prune.shrink`); its test accuracy (10,000 images), parameters '
+        'and FLOPs (`tf_prune.structured.cost`: 2 x the multiply-accumulates '
+        'of the Conv and Dense layers) are given.',
+        '',
+        'Criteria (`channel_criterion`), on the example\'s schedule with '
+        '`PruningCallback`: l1 and l2 (the norm of each filter), bn_scale '
+        '(|gamma| of the BatchNorm after it), the same with '
+        '`bn_l1_penalty` (network slimming\'s L1 penalty on the BatchNorm '
+        'scales, during the pruning phase only), taylor (first-order Taylor '
+        'estimate accumulated over the steps between updates), and random: '
+        'a `ChannelPruning` subclass whose `channel_scores` are a fixed '
+        'random vector per group. At the first sparsity, l1 also runs on '
+        'other schedules: one-shot (masked at the target before the phase, '
+        'then fine-tuned through it), short (the schedule ending at half its '
+        'end step), late (ending at 90% of the phase); and l1 once more with '
+        'another shuffling seed of the phase, whose difference from the l1 '
+        'run is the noise of a single run.',
+        '']
+    if result is None:
+        return text + ['No results: `python benchmarks/channel_criteria.py` '
+                       'writes `benchmarks/results/channel_criteria.json`.']
+    dense = result['dense']
+    load = ', '.join(f'{v:g}' for v in result['load_average_start'])
+    return text + [
+        f"This run: {result['train_examples']:,} training images, batch "
+        f"{result['batch_size']}, seed {result['seed']}; "
+        f"{result['epochs'] - result['prune_epochs']} dense epochs, then "
+        f"{result['prune_epochs']} ({result['phase_steps']:,} steps) of "
+        f"pruning and fine-tuning; the example's schedule: "
+        f"`{result['pruning_hparams']}`. The dense model had "
+        f"{100 * dense['pretrained_test_accuracy']:.2f}% test accuracy when "
+        f"the phase began. Load average (1, 5, 15 min) at the start: {load}. "
+        f"The run took {result['seconds']:.0f} s.",
+        '', channel_criteria_summary(result),
+        '', channel_criteria_table(result)]
+
+
 def render(results_dir=RESULTS_DIR):
     """The text of docs/benchmarks.md from the JSON files in results_dir."""
     results = {}
@@ -410,7 +637,7 @@ def render(results_dir=RESULTS_DIR):
         '',
         '# Benchmarks',
         '',
-        '`make bench` runs the four benchmarks below, each writing its '
+        '`make bench` runs the benchmarks below, each writing its '
         'figures to `benchmarks/results/`, then `benchmarks/render_docs.py`, '
         'which writes this page from them. All run on the CPU. The machine '
         'of each results file:',
@@ -423,7 +650,11 @@ def render(results_dir=RESULTS_DIR):
         '',
         *_fashion(results),
         '',
-        *_structured_speed(results['structured_speed.json'])]
+        *_structured_speed(results['structured_speed.json']),
+        '',
+        *_sensitivity(results['sensitivity.json']),
+        '',
+        *_channel_criteria(results['channel_criteria.json'])]
     return '\n'.join(lines) + '\n'
 
 
