@@ -309,6 +309,10 @@ def test_bad_input_is_refused_in_one_line():
     with pytest.raises(ValueError, match='masks channels .* give Pruning the '
                        'hparams it was pruned with'):
         tf_prune.Pruning('target_sparsity=0.5', channel_pruned)
+    with pytest.raises(ValueError, match='pruned with another criterion; '
+                       'prune it with channel_criterion=taylor'):
+        tf_prune.Pruning(ONE_SHOT + ',channel_criterion=taylor',
+                         channel_pruned)
     weight_pruned = tf_prune.prune(_residual(), 'target_sparsity=0.5')
     with pytest.raises(ValueError, match='mask weights .* give Pruning the '
                        'hparams it was pruned with'):

@@ -316,6 +316,13 @@ class ChannelPruning(Pruning):
 
     def _plan_updates(self):
         self._channels = ChannelPlan(self._model, self._hparams)
+        if self._hparams.channel_criterion == 'taylor' and any(
+                p.taylor is None for w in self._wrappers
+                for p in w.pruned_weights):
+            raise ValueError(
+                'channel_criterion=taylor needs the gradient sums its '
+                'wrappers keep, and this model was pruned with another '
+                'criterion; prune it with channel_criterion=taylor')
         self._groups = [[p] for w in self._wrappers for p in w.pruned_weights]
         self._plans = []
         self._scored = []
