@@ -12,6 +12,7 @@ import re
 import signal
 import subprocess
 import sys
+import time
 
 import keras
 import numpy as np
@@ -177,6 +178,17 @@ def test_a_training_removes_unfinished_checkpoint_writes(tmp_path):
     assert (tmp_path / 'ckpt-4.index').exists()
 
 
+def _next_event_file_second():
+    """Waits for the next wall-clock second before a second writer.
+
+    Event files are named `events.out.tfevents.<second>.<host>.<pid>.<n>.v2`
+    and TensorBoard reads them in name order; two writers of one process in
+    the same second are ordered by `n` as text, so the 10th writer sorts
+    before the 9th. A restarted training is another process a while later.
+    """
+    time.sleep(1 - time.time() % 1 + 0.01)
+
+
 def _steps(log_dir, tag):
     series = LogDir(log_dir).chart_series('.', f'^{tag}$')
     return [step for step, _ in series[tag]]
@@ -185,6 +197,7 @@ def _steps(log_dir, tag):
 def test_a_resumed_fit_continues_its_curves_from_the_restored_step(tmp_path):
     _fit(_compiled_model(), epochs=2, log_dir=str(tmp_path),
          checkpoint_dir=str(tmp_path))
+    _next_event_file_second()
     _fit(_compiled_model(), epochs=1, log_dir=str(tmp_path),
          checkpoint_dir=str(tmp_path))
     # Every second step: 2 to 8, then from the restored step 8 on.
@@ -205,6 +218,7 @@ def test_a_restart_marker_drops_what_a_killed_run_logged_past_its_checkpoint(
         writer.close()
 
     run(range(1, 11))  # killed after step 10; its last checkpoint: step 6
+    _next_event_file_second()
     run(range(7, 13))  # resumed from step 6
     assert _steps(tmp_path, f'{PREFIX}/sparsity') == list(range(1, 13))
 
@@ -217,6 +231,7 @@ def test_a_fit_resumed_before_its_last_checkpoint_replaces_the_later_curves(
     # to step 8 are written, the checkpoint is not.
     for path in tmp_path.glob('ckpt-8.*'):
         path.unlink()
+    _next_event_file_second()
     _fit(_compiled_model(), epochs=1, log_dir=str(tmp_path),
          checkpoint_dir=str(tmp_path))
     # Resumed from step 4, the run writes steps 6 and 8 again, once.
