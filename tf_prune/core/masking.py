@@ -375,3 +375,56 @@ def update_mask(weights, sparsity, threshold=0.0, *, threshold_decay=0.0,
             weights, new_threshold)
     return new_threshold, tf.cast(
         kept(_abs(weights, threshold_dtype), new_threshold), weights.dtype)
+
+
+def check_n_of_m(n, m, what='N:M sparsity'):
+    """Raises unless 1 <= n < m: N kept of every M makes a pattern."""
+    if not (isinstance(n, (int, np.integer)) and isinstance(m, (int, np.integer))
+            and 1 <= n < m):
+        raise ValueError(
+            f'{what} keeps N of every M weights and needs integers '
+            f'1 <= N < M (2:4 keeps 2 of 4), got {n}:{m}')
+
+
+def n_of_m_mask(weights, n, m, name=None):
+    """The N:M mask of a weight: the n largest |w| of every m consecutive
+    weights along the input-channel axis, exactly n kept per full group.
+
+    The input-channel axis is the second to last one (Dense `[in, out]`,
+    ConvND `[..., in, out]`), the axis along which sparse kernels (TFLite's
+    2:4 check, tfmot's `sparsity_m_by_n`) count groups: every run of m
+    positions along it, for each position of the other axes. A last group
+    of fewer than m weights keeps at most n of them. Ties keep the lower
+    position, as `top_k` orders them (tfmot's rule).
+
+    Args:
+      weights: a float tensor of rank 2 or more, static shape, all finite.
+      n: weights kept per group, 1 <= n < m.
+      m: group length along the input-channel axis.
+      name: the weight's name, for error messages.
+
+    Returns:
+      A 0/1 tensor of the weight's shape and dtype.
+
+    Raises:
+      ValueError: bad n or m, or a weight of rank below 2 (no input-channel
+        axis) or of unknown shape.
+    """
+    check_n_of_m(n, m)
+    weights = tf.convert_to_tensor(weights)
+    shape = weights.shape
+    if shape.rank is None or shape.rank < 2 or not shape.is_fully_defined():
+        raise ValueError(
+            f'N:M sparsity groups weights along the input-channel axis (the '
+            f'second to last); weight {_label(name)} has shape {shape}')
+    weights = check_finite(weights, name)
+    # Rows of the input-channel axis, each split in groups of m (zero padded).
+    moved = tf.experimental.numpy.moveaxis(weights, -2, -1)
+    rows = tf.reshape(tf.abs(tf.cast(moved, tf.float32)), [-1, shape[-2]])
+    pad = -shape[-2] % m
+    groups = tf.reshape(tf.pad(rows, [[0, 0], [0, pad]]), [-1, m])
+    kept = tf.math.top_k(groups, k=n, sorted=False).indices
+    group_mask = tf.reduce_max(tf.one_hot(kept, m, dtype=weights.dtype), axis=1)
+    row_mask = tf.reshape(group_mask, [tf.shape(rows)[0], -1])[:, :shape[-2]]
+    return tf.experimental.numpy.moveaxis(
+        tf.reshape(row_mask, moved.shape), -1, -2)
