@@ -207,6 +207,7 @@ _FLOATS = st.floats(allow_nan=True, allow_infinity=True)
     'target_sparsity': _FLOATS,
     'use_tpu': st.booleans(),
     'threshold_method': _SAFE_TEXT,
+    'nm_sparsity': _SAFE_TEXT,
 }))
 def test_str_parses_back_to_equal_values(overrides):
     hp = tf_prune.PruningHParams(**overrides)
@@ -341,3 +342,60 @@ def test_nbins_above_two_to_the_24_are_rejected():
     tf_prune.get_pruning_hparams().parse(f'nbins={2**24}').validate()
     with pytest.raises(ValueError, match=r'nbins must be at most 16777216'):
         tf_prune.get_pruning_hparams().parse(f'nbins={2**24 + 1}').validate()
+
+
+def test_nm_sparsity_parses_validates_and_prints_back():
+    hp = tf_prune.get_pruning_hparams()
+    assert hp.nm_sparsity == ''
+    hp.parse('nm_sparsity=2:4,begin_pruning_step=2').validate()
+    assert hp.nm_sparsity == '2:4'
+    assert 'nm_sparsity=2:4' in str(hp).split(',')
+    assert tf_prune.get_pruning_hparams().parse(str(hp)) == hp
+    off = tf_prune.get_pruning_hparams()
+    assert tf_prune.get_pruning_hparams().parse(str(off)).nm_sparsity == ''
+    for text in ('1:2', '3:8', '7:8', '1:1000000'):
+        tf_prune.get_pruning_hparams().parse(f'nm_sparsity={text}').validate()
+
+
+@pytest.mark.parametrize('text', [
+    '4:2', '2:2', '0:4', '2', '2:4:8', 'x', '2:x', ':4', '-1:4', '2.0:4',
+    ' 2:4', '٢:٤'])
+def test_nm_sparsity_that_is_not_n_of_m_is_refused_naming_it(text):
+    hp = tf_prune.get_pruning_hparams()
+    hp.nm_sparsity = text
+    with pytest.raises(ValueError) as raised:
+        hp.validate()
+    assert str(raised.value) == (
+        f'nm_sparsity must be N:M with integers 1 <= N < M (N weights kept of '
+        f'every M; 2:4 keeps 2 of 4), got {text!r}')
+
+
+@pytest.mark.parametrize('clause, named', [
+    ('structure=channel', 'structure=channel'),
+    ('block_height=2', 'block_height/block_width other than 1'),
+    ('block_width=-1', 'block_height/block_width other than 1'),
+    ('block_dims_map=[fc:1x4]', 'block_dims_map'),
+    ('weight_sparsity_map=[fc:0.8]',
+     "weight_sparsity_map (N:M fixes every weight's sparsity at 1 - N/M)"),
+    ('threshold_method=histogram', 'threshold_method=histogram'),
+    ('threshold_decay=0.5', 'threshold_decay (N:M masks have no threshold)'),
+    ('prune_option=first_order_gradient', 'prune_option=first_order_gradient'),
+])
+def test_nm_sparsity_refuses_what_fixed_patterns_cannot_take(clause, named):
+    hp = tf_prune.get_pruning_hparams().parse(f'nm_sparsity=2:4,{clause}')
+    with pytest.raises(ValueError) as raised:
+        hp.validate()
+    assert str(raised.value) == (
+        f'nm_sparsity=2:4 keeps the N largest |w| of every M and cannot take '
+        f'{named}; drop them or drop nm_sparsity')
+    # Each is fine without N:M.
+    tf_prune.get_pruning_hparams().parse(clause).validate()
+
+
+def test_nm_sparsity_refusal_lists_every_conflict():
+    hp = tf_prune.get_pruning_hparams().parse(
+        'nm_sparsity=1:4,block_height=2,threshold_method=histogram')
+    with pytest.raises(ValueError, match=(
+            r'^nm_sparsity=1:4 .* cannot take block_height/block_width other '
+            r'than 1, threshold_method=histogram; drop them')):
+        hp.validate()

@@ -10,6 +10,7 @@ from hypothesis.extra import numpy as hnp
 
 import tf_prune
 from tests.conftest import load_golden
+from tf_prune.core import masking
 
 
 def _reference(weights, sparsity, threshold=0.0, decay=0.0):
@@ -331,3 +332,155 @@ def test_a_clamped_block_masks_as_the_block_it_is_clamped_to(pooling):
                                    block_pooling_function=pooling)
     assert float(huge[0]) == float(clamped[0])
     np.testing.assert_array_equal(huge[1].numpy(), clamped[1].numpy())
+
+
+# N:M masks (nm_sparsity; update_mask's n_of_m).
+
+def _n_of_m_reference(weights, n, m):
+    """The n largest |w| of each run of m along axis -2, by a stable sort
+    (ties: the lower position), one group at a time."""
+    rows = np.moveaxis(np.abs(np.asarray(weights, np.float64)), -2, -1)
+    mask = np.zeros(rows.shape)
+    flat_rows, flat_mask = rows.reshape(-1, rows.shape[-1]), mask.reshape(
+        -1, rows.shape[-1])
+    for row, row_mask in zip(flat_rows, flat_mask):
+        for start in range(0, len(row), m):
+            order = np.argsort(-row[start:start + m], kind='stable')
+            row_mask[start + order[:n]] = 1
+    return np.moveaxis(mask, -1, -2)
+
+
+def _kept_per_group(mask, m):
+    """Kept counts of each group of m along axis -2, partial ones last."""
+    rows = np.moveaxis(mask, -2, -1).reshape(-1, mask.shape[-2])
+    return np.add.reduceat(rows, np.arange(0, rows.shape[1], m), axis=1)
+
+
+_NM_SHAPES = [(8, 3), (10, 5), (6, 7, 2), (3, 3, 9, 4), (2, 2, 2, 13, 3)]
+
+
+@pytest.mark.parametrize('shape', _NM_SHAPES, ids=str)
+@pytest.mark.parametrize('n, m', [(2, 4), (1, 4), (3, 4), (1, 2), (3, 8)])
+@pytest.mark.parametrize('tied', [False, True])
+def test_n_of_m_mask_matches_the_numpy_reference(shape, n, m, tied):
+    rng = np.random.default_rng(sum(shape) + 10 * n + m)
+    weights = (rng.integers(-2, 3, shape) if tied
+               else rng.standard_normal(shape)).astype(np.float32)
+    mask = masking.n_of_m_mask(weights, n, m).numpy()
+    assert mask.shape == shape and mask.dtype == np.float32
+    np.testing.assert_array_equal(mask, _n_of_m_reference(weights, n, m))
+    counts = _kept_per_group(mask, m)
+    length = shape[-2]
+    full = length // m
+    assert (counts[:, :full] == n).all()
+    if length % m:  # the partial last group
+        assert (counts[:, full] == min(n, length % m)).all()
+
+
+def test_n_of_m_mask_of_a_dense_layer_by_hand():
+    # Dense [in, out]: groups run down each column; the last group, of 3,
+    # keeps 2 too, and of two equal zeros the upper one.
+    weights = np.array([[1., -9.], [4., 2.], [-3., 0.], [2., 5.],
+                        [0., 0.], [7., -1.], [3., 0.]], np.float32)
+    mask = masking.n_of_m_mask(weights, 2, 4).numpy()
+    assert mask.tolist() == [[0, 1], [1, 0], [1, 0], [0, 1],
+                             [0, 1], [1, 1], [1, 0]]
+
+
+def test_n_of_m_mask_longer_than_the_axis_is_one_group_per_row():
+    weights = np.arange(1, 13, dtype=np.float32).reshape(4, 3)
+    mask = masking.n_of_m_mask(weights, 2, 2**40).numpy()
+    np.testing.assert_array_equal(mask, _n_of_m_reference(weights, 2, 10))
+    assert mask.sum(axis=0).tolist() == [2, 2, 2]
+
+
+@pytest.mark.parametrize('dtype', [tf.float16, tf.bfloat16, tf.float64])
+def test_n_of_m_mask_keeps_the_weights_dtype(dtype):
+    weights = tf.cast(_RNG.standard_normal([12, 4]), dtype)
+    mask = masking.n_of_m_mask(weights, 2, 4)
+    assert mask.dtype == dtype
+    np.testing.assert_array_equal(
+        tf.cast(mask, tf.float64).numpy(),
+        _n_of_m_reference(tf.cast(weights, tf.float64).numpy(), 2, 4))
+
+
+def test_n_of_m_mask_tells_float64_weights_apart():
+    # Equal in float32; the larger is kept.
+    weights = np.array([[1.0], [1.0 + 1e-12], [0.0], [0.0]])
+    assert masking.n_of_m_mask(weights, 1, 4).numpy().ravel().tolist() == [
+        0, 1, 0, 0]
+
+
+def test_n_of_m_mask_in_tf_function_and_xla():
+    weights = tf.constant(_RNG.standard_normal([3, 3, 10, 6]), tf.float32)
+    eager = masking.n_of_m_mask(weights, 2, 4)
+    for jit_compile in (False, True):
+        compiled = tf.function(lambda w: masking.n_of_m_mask(w, 2, 4),
+                               jit_compile=jit_compile)
+        np.testing.assert_array_equal(compiled(weights).numpy(), eager.numpy())
+
+
+@pytest.mark.parametrize('weights, message', [
+    (tf.ones([8]), r'which weight fc/bias of shape \(8,\) lacks; prune only '
+     r'weights of rank 2 or more'),
+    (tf.ones([]), r'which weight fc/bias of shape \(\) lacks'),
+])
+def test_n_of_m_mask_needs_an_input_channel_axis(weights, message):
+    with pytest.raises(ValueError, match=message):
+        masking.n_of_m_mask(weights, 2, 4, name='fc/bias')
+
+
+def test_n_of_m_mask_needs_a_static_shape():
+    dynamic = tf.function(lambda w: masking.n_of_m_mask(w, 2, 4),
+                          input_signature=[tf.TensorSpec([None, 4], tf.float32)])
+    with pytest.raises(ValueError, match=r'of shape \(None, 4\) lacks'):
+        dynamic.get_concrete_function()
+
+
+def test_update_mask_with_n_of_m_is_the_n_of_m_mask_and_keeps_the_threshold():
+    weights = _RNG.standard_normal([3, 3, 8, 5]).astype(np.float32)
+    expected = _n_of_m_reference(weights, 2, 4)
+    for sparsity in (0.0, 0.9):  # not read
+        threshold, mask = tf_prune.update_mask(weights, sparsity, 0.375,
+                                               n_of_m=(2, 4))
+        assert threshold.dtype == tf.float32 and float(threshold) == 0.375
+        np.testing.assert_array_equal(mask.numpy(), expected)
+    threshold, mask = tf_prune.update_mask(weights.astype(np.float64), 0.5,
+                                           n_of_m=[2, 4])
+    assert threshold.dtype == tf.float64 and float(threshold) == 0.0
+    np.testing.assert_array_equal(mask.numpy(), expected)
+
+
+@pytest.mark.parametrize('kwargs, message', [
+    (dict(threshold_decay=0.5), r'\(2, 4\) keeps the n largest \|w\| of every '
+     r'm, with no threshold, and cannot take threshold_decay=0.5; drop them'),
+    (dict(block_dims=(1, 4)), r'cannot take block_dims=\(1, 4\); drop'),
+    (dict(method='histogram'), "cannot take method='histogram'; drop"),
+    (dict(block_dims=(2, 2), method='histogram'),
+     r"cannot take block_dims=\(2, 2\), method='histogram'; drop them or "
+     r'n_of_m$'),
+])
+def test_update_mask_n_of_m_refuses_threshold_arguments(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        tf_prune.update_mask(tf.ones([8, 4]), 0.5, n_of_m=(2, 4), **kwargs)
+
+
+@pytest.mark.parametrize('n_of_m, message', [
+    ((4, 2), r'update_mask n_of_m keeps N of every M weights and needs '
+     r'integers 1 <= N < M \(2:4 keeps 2 of 4\), got 4:2'),
+    ((0, 4), 'got 0:4'),
+    ((2.0, 4), 'got 2.0:4'),
+    ((2,), r'n_of_m must be a pair \(n, m\), as \(2, 4\) .*; got \(2,\)'),
+    ('2:4', "n_of_m must be a pair .*; got '2:4'"),
+])
+def test_update_mask_bad_n_of_m(n_of_m, message):
+    with pytest.raises(ValueError, match=message):
+        tf_prune.update_mask(tf.ones([8, 4]), 0.5, n_of_m=n_of_m)
+
+
+def test_update_mask_n_of_m_refuses_non_finite_weights_naming_them():
+    weights = np.ones([8, 4], np.float32)
+    weights[3, 1] = np.nan
+    with pytest.raises(tf.errors.InvalidArgumentError,
+                       match='weight fc/kernel has NaN or Inf values'):
+        tf_prune.update_mask(weights, 0.5, n_of_m=(2, 4), name='fc/kernel')

@@ -15,6 +15,7 @@ import tensorflow as tf
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 import tf_prune
+from tf_prune.core import hparams as hparams_lib
 
 _INT32_MAX = 2**31 - 1
 
@@ -32,6 +33,8 @@ _SEEDS = [
     'weight_sparsity_map=[fc:0.8]',
     'prune_option=second_order_gradient,gradient_decay_rate=0.5,'
     'weight_sparsity_map=[.*kernel:0.7],block_height=-1,block_width=3',
+    'nm_sparsity=2:4,begin_pruning_step=2,pruning_frequency=2,'
+    'end_pruning_step=100',
 ]
 
 
@@ -53,7 +56,8 @@ _GOOD = {
     float: ['0', '0.3', '0.999', '1e-30', '1', '3', '1e30'],
     list: ['[fc:2x2]', '[fc:64x64]', '[fc:-1x1]', '[k:0.3]',
            '[conv1:0.99,fc:0.1]', '[a{1000}:0.5]', '[]'],
-    str: ['AVG', 'MAX', 'exact', 'histogram', 'weight', 'first_order_gradient'],
+    str: ['AVG', 'MAX', 'exact', 'histogram', 'weight', 'first_order_gradient',
+          '2:4', '1:8'],
     bool: ['true', 'False', '1'],
 }
 _DEFAULTS = tf_prune.get_pruning_hparams().values()
@@ -179,7 +183,8 @@ def _check_mask_update(hparams, name, step):
     threshold, mask = tf_prune.update_mask(
         weights, sparsity, 0.5, threshold_decay=hparams.threshold_decay,
         block_dims=block, block_pooling_function=hparams.block_pooling_function,
-        method=hparams.threshold_method, nbins=hparams.nbins, name=name)
+        method=hparams.threshold_method, nbins=hparams.nbins, name=name,
+        n_of_m=hparams_lib.parse_n_of_m(hparams.nm_sparsity))
     assert np.isfinite(float(threshold))
     assert mask.shape == weights.shape
     assert set(np.unique(mask.numpy())) <= {0.0, 1.0}

@@ -4,7 +4,7 @@
 `name=cifar10_pruning,target_sparsity=0.9,weight_sparsity_map=[conv1:0.9]`,
 parsed by TF1's `HParams.parse`. `PruningHParams` reproduces that grammar,
 contrib's 17 hyperparameters with their defaults and types, and contrib's
-validation messages, plus three documented extensions.
+validation messages, plus tf_prune's documented extensions.
 """
 
 import difflib
@@ -43,6 +43,7 @@ _EXTENSION_DEFAULTS = (
     ('structure', 'weight'),
     ('channel_criterion', 'l1'),
     ('bn_l1_penalty', 0.0),
+    ('nm_sparsity', ''),
 )
 
 _DEFAULTS = dict(_CONTRIB_DEFAULTS + _EXTENSION_DEFAULTS)
@@ -52,6 +53,8 @@ PRUNE_OPTIONS = ('weight', 'first_order_gradient', 'second_order_gradient')
 POOLING_FUNCTIONS = ('AVG', 'MAX')
 STRUCTURES = ('weight', 'channel')
 CHANNEL_CRITERIA = ('l1', 'l2', 'bn_scale', 'taylor')
+# `N:M`, N kept of every M: two unsigned integers, nothing else.
+_N_OF_M = re.compile(r'([0-9]+):([0-9]+)')
 
 # contrib cast the global step to int32, and the schedule and the gate
 # compute with it on tensors: every step hparam must fit.
@@ -391,6 +394,58 @@ def _check_structure(values):
             f'{", ".join(conflicts)}; drop them or use structure=weight')
 
 
+def parse_n_of_m(text, what='nm_sparsity'):
+    """Returns (n, m) from an `N:M` string, N kept of every M.
+
+    Args:
+      text: e.g. '2:4'; '' means N:M sparsity is off.
+      what: the hparam or flag the text comes from, for the message.
+
+    Returns:
+      (n, m), integers with 1 <= n < m, or None for ''.
+
+    Raises:
+      ValueError: the text is not N:M with integers 1 <= N < M.
+    """
+    if not text:
+        return None
+    match = _N_OF_M.fullmatch(text)
+    n, m = (int(match.group(1)), int(match.group(2))) if match else (0, 0)
+    if not 1 <= n < m:
+        raise ValueError(
+            f'{what} must be N:M with integers 1 <= N < M (N weights kept '
+            f'of every M; 2:4 keeps 2 of 4), got {text!r}')
+    return n, m
+
+
+def _check_n_of_m(values):
+    """Raises for what N:M masks cannot take: they fix every weight's mask."""
+    text = values['nm_sparsity']
+    if parse_n_of_m(text) is None:
+        return
+    conflicts = []
+    if values['structure'] != 'weight':
+        conflicts.append(f"structure={values['structure']}")
+    if (values['block_height'], values['block_width']) != (1, 1):
+        conflicts.append('block_height/block_width other than 1')
+    if any(values['block_dims_map']):
+        conflicts.append('block_dims_map')
+    if any(values['weight_sparsity_map']):
+        conflicts.append('weight_sparsity_map (N:M fixes every weight\'s '
+                         'sparsity at 1 - N/M)')
+    if values['threshold_method'] != 'exact':
+        conflicts.append(f"threshold_method={values['threshold_method']}")
+    if values['threshold_decay']:
+        conflicts.append('threshold_decay (N:M masks have no threshold)')
+    if values['prune_option'] != 'weight':
+        conflicts.append(f"prune_option={values['prune_option']}")
+    if conflicts:
+        raise ValueError(
+            f'nm_sparsity={text} keeps the N largest |w| of every M and '
+            f'cannot take {", ".join(conflicts)}; drop them or drop '
+            f'nm_sparsity')
+
+
 def parse_block_dims_map(entries):
     """Returns [(regex, [height, width])] from `block_dims_map` entries.
 
@@ -441,8 +496,10 @@ class PruningHParams:
     ('exact' or 'histogram', TF 1.13's threshold), prune_option ('weight',
     'first_order_gradient' or 'second_order_gradient'),
     gradient_decay_rate, structure ('weight' or 'channel': what a mask
-    entry prunes), channel_criterion ('l1', 'l2', 'bn_scale' or 'taylor')
-    and bn_l1_penalty (network slimming's L1 penalty on BatchNorm scales).
+    entry prunes), channel_criterion ('l1', 'l2', 'bn_scale' or 'taylor'),
+    bn_l1_penalty (network slimming's L1 penalty on BatchNorm scales) and
+    nm_sparsity ('N:M': each update keeps the N largest |w| of every M
+    consecutive weights along the input-channel axis; '' is off).
 
     Args:
       **overrides: hparam values that replace the defaults, type-checked as
@@ -535,6 +592,7 @@ class PruningHParams:
                      THRESHOLD_METHODS)
         check_choice('prune_option', v['prune_option'], PRUNE_OPTIONS)
         check_unit_interval('gradient_decay_rate', v['gradient_decay_rate'])
+        _check_n_of_m(v)
         _check_structure(v)
         return self
 

@@ -283,9 +283,30 @@ def _check_arguments(weights, threshold_decay, block_dims,
     hparams_lib.check_nbins(nbins)
 
 
+def _check_n_of_m_arguments(n_of_m, threshold_decay, block_dims, method):
+    """Raises for an `n_of_m` update_mask cannot honour as it is given."""
+    if not isinstance(n_of_m, (tuple, list)) or len(n_of_m) != 2:
+        raise ValueError(
+            f'update_mask n_of_m must be a pair (n, m), as (2, 4) for 2 kept '
+            f'of every 4 weights; got {n_of_m!r}')
+    check_n_of_m(*n_of_m, what='update_mask n_of_m')
+    conflicts = []
+    if threshold_decay:
+        conflicts.append(f'threshold_decay={threshold_decay}')
+    if list(block_dims) != [1, 1]:
+        conflicts.append(f'block_dims={tuple(block_dims)}')
+    if method != 'exact':
+        conflicts.append(f'method={method!r}')
+    if conflicts:
+        raise ValueError(
+            f'update_mask n_of_m={tuple(n_of_m)} keeps the n largest |w| of '
+            f'every m, with no threshold, and cannot take '
+            f'{", ".join(conflicts)}; drop them or n_of_m')
+
+
 def update_mask(weights, sparsity, threshold=0.0, *, threshold_decay=0.0,
                 block_dims=(1, 1), block_pooling_function='AVG',
-                method='exact', nbins=256, name=None):
+                method='exact', nbins=256, name=None, n_of_m=None):
     """contrib's mask update of one weight.
 
     With k = round_half_to_even(float32(n) * (1 - sparsity)) (clamped to
@@ -295,6 +316,12 @@ def update_mask(weights, sparsity, threshold=0.0, *, threshold_decay=0.0,
     When `block_dims` is not (1, 1) and the weight squeezes to a matrix, the
     same is done on |w| pooled over blocks and the block mask is expanded;
     a block larger than the weight is clamped to it, with a warning.
+
+    With `n_of_m=(n, m)` the mask is `n_of_m_mask(weights, n, m)` instead:
+    the n largest |w| of every m consecutive weights along the
+    input-channel axis. No threshold is computed (the given one comes back,
+    cast), `sparsity` is not read, and `threshold_decay`, `block_dims` and
+    `method='histogram'`, which only shape a threshold's mask, are refused.
 
     Args:
       weights: a float tensor of any shape, all finite; its static shape
@@ -309,6 +336,8 @@ def update_mask(weights, sparsity, threshold=0.0, *, threshold_decay=0.0,
         (TF 1.13's histogram estimate, masking |w| > threshold).
       nbins: histogram bins for method='histogram'.
       name: the weight's name, for error messages and warnings.
+      n_of_m: None, or (n, m) with 1 <= n < m: N:M masks, for weights of
+        rank 2 or more with a static shape.
 
     Returns:
       (new_threshold, new_mask): a scalar (float64 for float64 weights, else
@@ -317,7 +346,8 @@ def update_mask(weights, sparsity, threshold=0.0, *, threshold_decay=0.0,
     Raises:
       TypeError: the weights are not floating point.
       ValueError: an argument is out of range, or the sparsity is a known
-        value outside [0, 1] or NaN.
+        value outside [0, 1] or NaN; `n_of_m` with arguments it refuses, or
+        with a weight of rank below 2.
       tf.errors.InvalidArgumentError: when the update runs, the weights hold
         a NaN or an infinity, or a graph tensor sparsity is outside [0, 1]
         (TensorFlow's runtime checks, which XLA leaves out).
@@ -325,8 +355,12 @@ def update_mask(weights, sparsity, threshold=0.0, *, threshold_decay=0.0,
     weights = tf.convert_to_tensor(weights)
     _check_arguments(weights, threshold_decay, block_dims,
                      block_pooling_function, method, nbins)
-    weights = check_finite(weights, name)
     threshold_dtype = tf.float64 if weights.dtype == tf.float64 else tf.float32
+    if n_of_m is not None:
+        _check_n_of_m_arguments(n_of_m, threshold_decay, block_dims, method)
+        return (tf.cast(threshold, threshold_dtype),
+                n_of_m_mask(weights, *n_of_m, name=name))
+    weights = check_finite(weights, name)
     sparsity = _checked_sparsity(sparsity, name)
     threshold = tf.cast(threshold, threshold_dtype)
     blocked = list(block_dims) != [1, 1]
@@ -394,8 +428,8 @@ def n_of_m_mask(weights, n, m, name=None):
     ConvND `[..., in, out]`), the axis along which sparse kernels (TFLite's
     2:4 check, tfmot's `sparsity_m_by_n`) count groups: every run of m
     positions along it, for each position of the other axes. A last group
-    of fewer than m weights keeps at most n of them. Ties keep the lower
-    position, as `top_k` orders them (tfmot's rule).
+    of fewer than m weights keeps n of them, or all when it has n or fewer.
+    Ties keep the lower position, as `top_k` orders them (tfmot's rule).
 
     Args:
       weights: a float tensor of rank 2 or more, static shape, all finite.
@@ -416,15 +450,23 @@ def n_of_m_mask(weights, n, m, name=None):
     if shape.rank is None or shape.rank < 2 or not shape.is_fully_defined():
         raise ValueError(
             f'N:M sparsity groups weights along the input-channel axis (the '
-            f'second to last); weight {_label(name)} has shape {shape}')
+            f'second to last), which weight {_label(name)} of shape {shape} '
+            f'lacks; prune only weights of rank 2 or more, of a static '
+            f'shape, with it')
     weights = check_finite(weights, name)
-    # Rows of the input-channel axis, each split in groups of m (zero padded).
+    if shape.num_elements() == 0:
+        return tf.ones_like(weights)  # no group to mask
+    # Rows of the input-channel axis, each split in groups of m (zero padded;
+    # a row shorter than m is one partial group, unpadded: m can be huge).
+    length = min(m, shape[-2])
     moved = tf.experimental.numpy.moveaxis(weights, -2, -1)
-    rows = tf.reshape(tf.abs(tf.cast(moved, tf.float32)), [-1, shape[-2]])
-    pad = -shape[-2] % m
-    groups = tf.reshape(tf.pad(rows, [[0, 0], [0, pad]]), [-1, m])
-    kept = tf.math.top_k(groups, k=n, sorted=False).indices
-    group_mask = tf.reduce_max(tf.one_hot(kept, m, dtype=weights.dtype), axis=1)
-    row_mask = tf.reshape(group_mask, [tf.shape(rows)[0], -1])[:, :shape[-2]]
+    dtype = tf.float64 if weights.dtype == tf.float64 else tf.float32
+    rows = tf.reshape(_abs(moved, dtype), [-1, shape[-2]])
+    pad = -shape[-2] % length
+    groups = tf.reshape(tf.pad(rows, [[0, 0], [0, pad]]), [-1, length])
+    kept = tf.math.top_k(groups, k=min(n, length), sorted=False).indices
+    group_mask = tf.reduce_max(tf.one_hot(kept, length, dtype=weights.dtype),
+                               axis=1)
+    row_mask = tf.reshape(group_mask, [rows.shape[0], -1])[:, :shape[-2]]
     return tf.experimental.numpy.moveaxis(
         tf.reshape(row_mask, moved.shape), -1, -2)

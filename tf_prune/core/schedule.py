@@ -84,8 +84,9 @@ class WeightPlan:
       mask_arguments: the keyword arguments of `update_mask` for this
         weight: threshold_decay, block_dims (from `block_dims_map` or
         `block_height`/`block_width`; -1 is the whole dimension),
-        block_pooling_function, method, nbins, and the weight's name for
-        update_mask's messages.
+        block_pooling_function, method, nbins, the weight's name for
+        update_mask's messages, and n_of_m ((n, m) from `nm_sparsity`, or
+        None).
     """
     scale: object
     mask_arguments: dict
@@ -135,6 +136,7 @@ def plan_weight(hparams, weight_name):
             'method': hparams.threshold_method,
             'nbins': hparams.nbins,
             'name': weight_name,
+            'n_of_m': hparams_lib.parse_n_of_m(hparams.nm_sparsity),
         })
 
 
