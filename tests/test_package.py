@@ -15,7 +15,7 @@ def test_public_api():
         'get_pruning_hparams',
         'graph_def_from_checkpoint', 'mask_update_due', 'prune', 'sensitivity', 'shrink',
         'sparsity_report', 'strip_pruning', 'strip_pruning_vars_fn',
-        'structured', 'update_mask', 'weight_sparsity'])
+        'structured', 'tfmot', 'update_mask', 'weight_sparsity'])
     for name in tf_prune.__all__:
         assert getattr(tf_prune, name) is not None
 

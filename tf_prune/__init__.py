@@ -6,12 +6,14 @@ wrapper, `prune`, the controller, callbacks, summaries, stripping),
 `export` (model files out and in, TF1 graph surgery, sparsity reports),
 and the capabilities above them: `structured` (channel pruning and
 `shrink`), `sensitivity` (per-layer scans and a suggested spec),
-`compat.v1` (contrib's TF1 graph API).
+`compat.v1` (contrib's TF1 graph API), `tfmot` (tfmot 0.8.1's pruning
+API on Keras 3).
 """
 
 from tf_prune import export
 from tf_prune import sensitivity
 from tf_prune import structured
+from tf_prune import tfmot
 from tf_prune.core import flags
 from tf_prune.core.errors import DirectoryInUseError
 from tf_prune.core.errors import ModelFileError
@@ -59,6 +61,7 @@ __all__ = [
     'strip_pruning',
     'strip_pruning_vars_fn',
     'structured',
+    'tfmot',
     'update_mask',
     'weight_sparsity',
 ]

@@ -140,8 +140,7 @@ def _keras_rows(model):
     for wrapper in find_wrappers(model):
         for pruned in wrapper.pruned_weights:
             masked[id(pruned.weight)] = (pruned.mask * pruned.weight).numpy()
-            state.update(id(v) for v in pruned.state().values())
-        state.add(id(wrapper.last_mask_update_step))
+        state.update(id(v) for v in wrapper.state_variables())
     rows = []
     for variable in model.weights:
         if id(variable) in state:

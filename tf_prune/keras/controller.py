@@ -66,6 +66,28 @@ def check_sparsity_override(sparsity, owner='Pruning'):
         raise ValueError(f'{_override_message(owner)} {float(value)}')
 
 
+def check_override_applies(hparams, sparsity, owner='Pruning'):
+    """Raises for a `sparsity=` override that the hparams' masks ignore.
+
+    With `nm_sparsity`, every update keeps N of every M weights whatever
+    the sparsity, so an override would be silently unused.
+
+    Args:
+      hparams: the validated `PruningHParams`.
+      sparsity: the override, or None.
+      owner: the class taking it, for the message.
+
+    Raises:
+      ValueError: an override together with `nm_sparsity`.
+    """
+    if sparsity is not None and hparams.nm_sparsity:
+        raise ValueError(
+            f'{owner} argument sparsity overrides the sparsity schedule, '
+            f'which nm_sparsity={hparams.nm_sparsity} does not use (each '
+            f'update keeps N of every M weights); drop sparsity or '
+            f'nm_sparsity')
+
+
 def _checked_override(sparsity):
     """A `sparsity=` override's value, float32, checked to be in [0, 1)."""
     if tf.executing_eagerly():
@@ -107,16 +129,27 @@ class Pruning:
         variable (read at each update) or a callable taking the step and
         returning the global sparsity, in [0, 1). `weight_sparsity_map`
         still scales it. A value out of range is a ValueError here, or an
-        InvalidArgumentError from the update that reads it.
+        InvalidArgumentError from the update that reads it. Not with
+        `nm_sparsity`.
 
     With `structure=channel` in the hparams, `Pruning(...)` returns the
     channel controller (`tf_prune.structured.ChannelPruning`), which ranks
     and masks whole channels on the same schedule.
 
+    With `nm_sparsity=N:M`, each update (on contrib's gate, unchanged) sets
+    every pruned weight's mask to its N:M mask (`update_mask`'s `n_of_m`)
+    and leaves its threshold as it was. The schedule is still computed:
+    `global_sparsity`, `get_target_sparsities`, `mask_update`'s result and
+    the `sparsity` summary are its values, which no mask follows;
+    `model_sparsity`, `get_weight_sparsity` and the masks' summaries count
+    the masks' zeros.
+
     Raises:
       ValueError: the hparams do not validate, `sparsity` holds a value
-        outside [0, 1), a `weight_sparsity_map` or `block_dims_map` entry
-        matches a weight twice, or the model has no built `PruneWrapper`.
+        outside [0, 1) or is given with `nm_sparsity`, a
+        `weight_sparsity_map` or `block_dims_map` entry matches a weight
+        twice, the model has no built `PruneWrapper`, or `nm_sparsity` is
+        set and a pruned weight has rank below 2.
     """
 
     def __new__(cls, hparams, model, sparsity=None):
@@ -132,6 +165,7 @@ class Pruning:
         self._hparams = hparams_lib.PruningHParams(
             **hparams_lib.as_hparams(hparams).values())
         check_sparsity_override(sparsity)
+        check_override_applies(self._hparams, sparsity)
         self._model = model
         self._wrappers = find_wrappers(model)
         if not self._wrappers:
@@ -162,6 +196,12 @@ class Pruning:
         # A weight pruned by two layers is updated once; its other masks copy.
         groups = {}
         for wrapper in self._wrappers:
+            if wrapper.self_updating:
+                raise ValueError(
+                    f'{wrapper.name} was pruned with tf_prune.tfmot and '
+                    f'updates its own masks (train it with the '
+                    f'UpdatePruningStep callback); tf_prune.Pruning controls '
+                    f'models pruned with tf_prune.prune')
             if wrapper.channels is not None:
                 raise ValueError(
                     f'{wrapper.name} masks channels (the model was pruned '
@@ -170,11 +210,26 @@ class Pruning:
             for p in wrapper.pruned_weights:
                 groups.setdefault(id(p.weight), []).append(p)
         self._groups = list(groups.values())
+        self._check_n_of_m_ranks()
         # Each weight's target scale and mask arguments, resolved once;
         # contrib's error for a weight matched twice comes now rather than
         # at the first update.
         self._plans = [schedule.plan_weight(self._hparams, group[0].name)
                        for group in self._groups]
+
+    def _check_n_of_m_ranks(self):
+        """Raises for a weight N:M masks cannot group (no input-channel
+        axis): now, rather than at the first update."""
+        if not self._hparams.nm_sparsity:
+            return
+        for group in self._groups:
+            if len(group[0].weight.shape) < 2:
+                raise ValueError(
+                    f'nm_sparsity={self._hparams.nm_sparsity} groups weights '
+                    f'along their input-channel axis (the second to last), '
+                    f'which weight {group[0].name} of shape '
+                    f'{tuple(group[0].weight.shape)} lacks; leave it out of '
+                    f'get_prunable_weights() or drop nm_sparsity')
 
     @property
     def model(self):

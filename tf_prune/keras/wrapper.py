@@ -212,7 +212,7 @@ def _name_scopes(path):
         yield
 
 
-def _state_variable(name, shape, dtype, initializer):
+def state_variable(name, shape, dtype, initializer):
     # Updated only by the controller, outside the replicated step; under a
     # distribution strategy any replica's copy is the value.
     return keras.Variable(initializer=initializer, shape=shape, dtype=dtype,
@@ -259,14 +259,14 @@ class PruneWrapper(_internals.CheckpointChildren, keras.layers.Wrapper):
         `prune_option`, or `channels` naming no weight.
     """
 
+    # Whether the wrapper updates its own masks as it trains (the tfmot
+    # facade's does); a `Pruning` controller refuses such wrappers.
+    self_updating = False
+
     def __init__(self, layer, prune_option='weight', channels=None,
                  **kwargs):
-        if channels is None and not knows_layer(layer):
-            raise ValueError(
-                f'PruneWrapper cannot prune layer {layer.name} '
-                f'({type(layer).__name__}): tf_prune does not know its '
-                f'weights; give the layer a get_prunable_weights() method '
-                f'that returns the variables to prune')
+        if channels is None:
+            self._check_layer(layer)
         hparams_lib.check_choice('prune_option', prune_option,
                                  hparams_lib.PRUNE_OPTIONS)
         if channels is not None:
@@ -286,6 +286,20 @@ class PruneWrapper(_internals.CheckpointChildren, keras.layers.Wrapper):
         self._pruned = ()
         self._channel_state = None
 
+    @staticmethod
+    def _check_layer(layer):
+        """Raises unless the wrapper knows which weights of `layer` to prune."""
+        if not knows_layer(layer):
+            raise ValueError(
+                f'PruneWrapper cannot prune layer {layer.name} '
+                f'({type(layer).__name__}): tf_prune does not know its '
+                f'weights; give the layer a get_prunable_weights() method '
+                f'that returns the variables to prune')
+
+    def _weights_to_prune(self):
+        """`(name, variable)` of each weight of the built layer to mask."""
+        return prunable_weights(self.layer)
+
     def build(self, input_shape=None):
         if not self.layer.built:
             self.layer.build(input_shape)
@@ -296,32 +310,34 @@ class PruneWrapper(_internals.CheckpointChildren, keras.layers.Wrapper):
         # Keras saves this list in `.keras` files; `checkpoint_children`
         # names its variables for TF checkpoints, which skip Keras's lists.
         self._state = [v for name, v in self._named_state()]
-        self.last_mask_update_step = _state_variable(
+        self.last_mask_update_step = state_variable(
             'last_mask_update_step', (), 'int32', 'zeros')
 
+    def _threshold_dtype(self, weight):
+        return 'float64' if weight.dtype == 'float64' else 'float32'
+
     def _build_weight_masks(self):
-        named_weights = prunable_weights(self.layer)
+        named_weights = self._weights_to_prune()
         single = len(named_weights) == 1
         for weight_name, weight in named_weights:
             scope = '' if single else weight_name
             prefix = f'{self.name}/{scope}'.rstrip('/')
-            threshold_dtype = ('float64' if weight.dtype == 'float64'
-                               else 'float32')
+            threshold_dtype = self._threshold_dtype(weight)
             with _name_scopes(scope):
-                mask = _state_variable('mask', weight.shape, weight.dtype,
+                mask = state_variable('mask', weight.shape, weight.dtype,
                                        'ones')
-                threshold = _state_variable('threshold', (), threshold_dtype,
+                threshold = state_variable('threshold', (), threshold_dtype,
                                             'zeros')
                 history = ()
                 if self.prune_option != 'weight':
                     # A copy: given the variable itself, Keras would alias it.
                     snapshot = keras.ops.copy(weight.value)
                     history = (
-                        _state_variable('gradient', weight.shape,
+                        state_variable('gradient', weight.shape,
                                         weight.dtype, 'zeros'),
-                        _state_variable('old_weight', weight.shape,
+                        state_variable('old_weight', weight.shape,
                                         weight.dtype, snapshot),
-                        _state_variable('old_old_weight', weight.shape,
+                        state_variable('old_old_weight', weight.shape,
                                         weight.dtype, snapshot))
             yield PrunedWeight(
                 name=f'{self.name}/{weight_name}',
@@ -334,11 +350,11 @@ class PruneWrapper(_internals.CheckpointChildren, keras.layers.Wrapper):
         for weight_name, axis in self.channels['weights'].items():
             weight = getattr(self.layer, weight_name)
             with _name_scopes(weight_name):
-                mask = _state_variable('mask', weight.shape, weight.dtype,
+                mask = state_variable('mask', weight.shape, weight.dtype,
                                        'ones')
                 taylor = None
                 if self.channels['taylor']:
-                    taylor = _state_variable(
+                    taylor = state_variable(
                         'taylor', (weight.shape[axis],), 'float32', 'zeros')
             yield PrunedWeight(
                 name=f'{self.name}/{weight_name}',
@@ -350,8 +366,8 @@ class PruneWrapper(_internals.CheckpointChildren, keras.layers.Wrapper):
             with _name_scopes('channels'):
                 self._channel_state = ChannelState(
                     self.name,
-                    _state_variable('mask', (size,), 'float32', 'ones'),
-                    _state_variable('threshold', (), 'float32', 'zeros'))
+                    state_variable('mask', (size,), 'float32', 'ones'),
+                    state_variable('threshold', (), 'float32', 'zeros'))
 
     def _named_state(self):
         """`(name within the model's scopes, variable)` of all masks and
@@ -360,6 +376,12 @@ class PruneWrapper(_internals.CheckpointChildren, keras.layers.Wrapper):
         if self._channel_state is not None:
             named += list(self._channel_state.state().items())
         return named
+
+    def state_variables(self):
+        """Every variable the wrapper adds to its layer's: masks,
+        thresholds, their history and the step of the last update."""
+        return [v for _, v in self._named_state()] + [
+            self.last_mask_update_step]
 
     @property
     def pruned_weights(self):
