@@ -9,6 +9,7 @@ from tf_prune.core import atomic
 from tf_prune.core import hparams as hparams_lib
 from tf_prune.keras import training_dir
 from tf_prune.keras.controller import Pruning
+from tf_prune.keras.controller import check_override_applies
 from tf_prune.keras.controller import check_sparsity_override
 
 
@@ -95,14 +96,15 @@ class PruningCallback(keras.callbacks.Callback):
         (`<name>_summaries/...`) and weight histograms are written there at
         every mask update and at the end of training.
       sparsity: passed to `Pruning` (a variable or callable overriding the
-        schedule, with values in [0, 1)).
+        schedule, with values in [0, 1); not with `nm_sparsity`).
       checkpoint_dir: a shortcut for `TrainingDirectory(checkpoint_dir,
         hparams, max_to_keep)` run by this callback, before it.
       max_to_keep: how many checkpoints `checkpoint_dir` keeps.
 
     Raises:
       ValueError: invalid hparams, a `sparsity` holding a value outside
-        [0, 1), or a `checkpoint_dir` trained with other hparams.
+        [0, 1) or given with `nm_sparsity`, or a `checkpoint_dir` trained
+        with other hparams.
     """
 
     def __init__(self, hparams, log_dir=None, sparsity=None,
@@ -110,6 +112,7 @@ class PruningCallback(keras.callbacks.Callback):
         super().__init__()
         self._hparams = hparams_lib.as_hparams(hparams)
         check_sparsity_override(sparsity, 'PruningCallback')
+        check_override_applies(self._hparams, sparsity, 'PruningCallback')
         self._log_dir = log_dir
         self._sparsity = sparsity
         self._directory = (

@@ -119,8 +119,8 @@ def prune(model_or_layer, hparams=None, *, strict=False, one_shot=False):
         `weight_sparsity_map`): one-shot pruning of a trained model, ready
         to evaluate, fine-tune (with a `PruningCallback` whose schedule
         holds the target, as `initial_sparsity` = `target_sparsity` does) or
-        shrink. Not with `channel_criterion=taylor`, whose scores need
-        training steps.
+        shrink; with `nm_sparsity`, the N:M masks. Not with
+        `channel_criterion=taylor`, whose scores need training steps.
 
     Returns:
       The pruned model or the wrapper.
@@ -144,9 +144,10 @@ def prune(model_or_layer, hparams=None, *, strict=False, one_shot=False):
             model_or_layer, hparams, strict)
     if one_shot:
         # The masks are set on purpose: training them further needs no
-        # controller, and no warning says they stay dense.
-        Pruning(hparams, pruned, sparsity=hparams.target_sparsity
-                ).mask_update(0)
+        # controller, and no warning says they stay dense. N:M masks take
+        # no sparsity.
+        target = None if hparams.nm_sparsity else hparams.target_sparsity
+        Pruning(hparams, pruned, sparsity=target).mask_update(0)
     return pruned
 
 
