@@ -1,6 +1,8 @@
 """`prune_low_magnitude`, `strip_pruning` and `prune_scope`, as tfmot 0.8.1
 spells them, on Keras 3 models."""
 
+import inspect
+
 import keras
 
 from tf_prune.keras import _internals
@@ -45,6 +47,15 @@ def _prune_model(model, params, pruning_policy):
     have weights to prune wrapped in place.
     """
     graph = _internals.is_graph_model(model)
+    if not graph and 'training' not in inspect.signature(
+            model.call).parameters:
+        # Keras 3's fit passes training=True only to a call that takes it;
+        # tf_keras had a global learning phase the wrappers read instead.
+        raise ValueError(
+            f'{type(model).__name__}.call() takes no `training` argument, so '
+            f'Keras 3 trains it without training=True and its pruning '
+            f'wrappers cannot tell training steps; add `training=None` to '
+            f'its call()')
 
     def wrap(layer):
         if isinstance(layer, keras.layers.InputLayer):
