@@ -10,6 +10,8 @@ from hypothesis.extra import numpy as hnp
 
 import tf_prune
 from tests.conftest import load_golden
+from tests.helpers.n_of_m import group_counts
+from tests.helpers.n_of_m import reference_mask
 from tf_prune.core import masking
 
 
@@ -336,26 +338,6 @@ def test_a_clamped_block_masks_as_the_block_it_is_clamped_to(pooling):
 
 # N:M masks (nm_sparsity; update_mask's n_of_m).
 
-def _n_of_m_reference(weights, n, m):
-    """The n largest |w| of each run of m along axis -2, by a stable sort
-    (ties: the lower position), one group at a time."""
-    rows = np.moveaxis(np.abs(np.asarray(weights, np.float64)), -2, -1)
-    mask = np.zeros(rows.shape)
-    flat_rows, flat_mask = rows.reshape(-1, rows.shape[-1]), mask.reshape(
-        -1, rows.shape[-1])
-    for row, row_mask in zip(flat_rows, flat_mask):
-        for start in range(0, len(row), m):
-            order = np.argsort(-row[start:start + m], kind='stable')
-            row_mask[start + order[:n]] = 1
-    return np.moveaxis(mask, -1, -2)
-
-
-def _kept_per_group(mask, m):
-    """Kept counts of each group of m along axis -2, partial ones last."""
-    rows = np.moveaxis(mask, -2, -1).reshape(-1, mask.shape[-2])
-    return np.add.reduceat(rows, np.arange(0, rows.shape[1], m), axis=1)
-
-
 _NM_SHAPES = [(8, 3), (10, 5), (6, 7, 2), (3, 3, 9, 4), (2, 2, 2, 13, 3)]
 
 
@@ -368,8 +350,8 @@ def test_n_of_m_mask_matches_the_numpy_reference(shape, n, m, tied):
                else rng.standard_normal(shape)).astype(np.float32)
     mask = masking.n_of_m_mask(weights, n, m).numpy()
     assert mask.shape == shape and mask.dtype == np.float32
-    np.testing.assert_array_equal(mask, _n_of_m_reference(weights, n, m))
-    counts = _kept_per_group(mask, m)
+    np.testing.assert_array_equal(mask, reference_mask(weights, n, m))
+    counts = group_counts(mask, m)
     length = shape[-2]
     full = length // m
     assert (counts[:, :full] == n).all()
@@ -390,7 +372,7 @@ def test_n_of_m_mask_of_a_dense_layer_by_hand():
 def test_n_of_m_mask_longer_than_the_axis_is_one_group_per_row():
     weights = np.arange(1, 13, dtype=np.float32).reshape(4, 3)
     mask = masking.n_of_m_mask(weights, 2, 2**40).numpy()
-    np.testing.assert_array_equal(mask, _n_of_m_reference(weights, 2, 10))
+    np.testing.assert_array_equal(mask, reference_mask(weights, 2, 10))
     assert mask.sum(axis=0).tolist() == [2, 2, 2]
 
 
@@ -401,7 +383,7 @@ def test_n_of_m_mask_keeps_the_weights_dtype(dtype):
     assert mask.dtype == dtype
     np.testing.assert_array_equal(
         tf.cast(mask, tf.float64).numpy(),
-        _n_of_m_reference(tf.cast(weights, tf.float64).numpy(), 2, 4))
+        reference_mask(tf.cast(weights, tf.float64).numpy(), 2, 4))
 
 
 def test_n_of_m_mask_tells_float64_weights_apart():
@@ -439,7 +421,7 @@ def test_n_of_m_mask_needs_a_static_shape():
 
 def test_update_mask_with_n_of_m_is_the_n_of_m_mask_and_keeps_the_threshold():
     weights = _RNG.standard_normal([3, 3, 8, 5]).astype(np.float32)
-    expected = _n_of_m_reference(weights, 2, 4)
+    expected = reference_mask(weights, 2, 4)
     for sparsity in (0.0, 0.9):  # not read
         threshold, mask = tf_prune.update_mask(weights, sparsity, 0.375,
                                                n_of_m=(2, 4))

@@ -5,6 +5,8 @@ import numpy as np
 import pytest
 
 import tf_prune
+from tests.helpers.n_of_m import group_counts
+from tests.helpers.n_of_m import reference_mask
 from tests.helpers.tensorboard_read import LogDir
 from tf_prune.keras.wrapper import find_wrappers
 
@@ -20,26 +22,6 @@ def _model():
     x = keras.layers.Conv2D(4, 3, name='conv')(inputs)
     x = keras.layers.Flatten()(x)
     return keras.Model(inputs, keras.layers.Dense(3, name='fc')(x))
-
-
-def _group_counts(values, m):
-    """Non-zeros of each run of m along axis -2 (a shorter last run too)."""
-    rows = np.moveaxis(np.asarray(values) != 0, -2, -1)
-    rows = rows.reshape(-1, rows.shape[-1]).astype(int)
-    return np.add.reduceat(rows, np.arange(0, rows.shape[1], m), axis=1)
-
-
-def _expected_mask(kernel, n, m):
-    """The n largest |w| of every m along axis -2, ties to the lower one."""
-    rows = np.moveaxis(np.abs(kernel), -2, -1)
-    mask = np.zeros(rows.shape)
-    flat, flat_mask = rows.reshape(-1, rows.shape[-1]), mask.reshape(
-        -1, rows.shape[-1])
-    for row, row_mask in zip(flat, flat_mask):
-        for start in range(0, len(row), m):
-            order = np.argsort(-row[start:start + m], kind='stable')
-            row_mask[start + order[:n]] = 1
-    return np.moveaxis(mask, -1, -2)
 
 
 class _Recorder(keras.callbacks.Callback):
@@ -90,9 +72,9 @@ def test_masks_become_n_of_m_at_each_gated_update_only(tmp_path):
         updated_at = min(4, step - step % 2)
         source = next(s for s in steps if s['step'] == updated_at)
         for kernel, mask in zip(source['kernels'], record['masks']):
-            np.testing.assert_array_equal(mask, _expected_mask(kernel, 2, 4),
+            np.testing.assert_array_equal(mask, reference_mask(kernel, 2, 4),
                                           err_msg=str(step))
-            counts = _group_counts(mask, 4)
+            counts = group_counts(mask, 4)
             assert (counts == 2).all(), step  # conv's last run has 2 of 2
         assert record['thresholds'] == [0.0, 0.0]  # N:M masks keep them
         # The logs show the masks' real zeros: conv keeps 4 of 6 along its
@@ -130,8 +112,8 @@ def test_the_stripped_models_kernels_are_two_of_four(tmp_path):
     np.testing.assert_allclose(stripped(x), model(x), rtol=1e-5, atol=1e-6)
     for name in ('conv', 'fc'):
         kernel = stripped.get_layer(name).kernel.numpy()
-        assert (_group_counts(kernel, 4) <= 2).all(), name
-        assert (_group_counts(kernel, 4) == 2).all(), name  # no zero weights
+        assert (group_counts(kernel, 4) <= 2).all(), name
+        assert (group_counts(kernel, 4) == 2).all(), name  # no zero weights
     # Dense kernels are the pattern's own: exactly half of the fc kernel.
     assert np.count_nonzero(stripped.get_layer('fc').kernel.numpy()) == 96
 
@@ -142,7 +124,7 @@ def test_one_shot_prune_sets_n_of_m_masks():
     for wrapper in find_wrappers(pruned):
         for p in wrapper.pruned_weights:
             np.testing.assert_array_equal(
-                p.mask.numpy(), _expected_mask(p.weight.numpy(), 1, 4))
+                p.mask.numpy(), reference_mask(p.weight.numpy(), 1, 4))
 
 
 def test_use_tpu_compiles_the_n_of_m_update_and_agrees():
@@ -154,7 +136,7 @@ def test_use_tpu_compiles_the_n_of_m_update_and_agrees():
         masks.append([m.numpy() for m in pruning.get_masks()])
     for eager, compiled in zip(*masks):
         np.testing.assert_array_equal(compiled, eager)
-        assert (_group_counts(compiled, 4) == 2).all()
+        assert (group_counts(compiled, 4) == 2).all()
 
 
 class _Scale(keras.layers.Layer):

@@ -11,6 +11,7 @@ import pytest
 import tensorflow as tf
 
 from tests.conftest import load_golden
+from tests.helpers.n_of_m import reference_mask
 from tf_prune.compat.v1 import pruning
 
 v1 = tf.compat.v1
@@ -178,6 +179,66 @@ def test_gradient_prune_options_point_to_the_keras_api():
         weight = v1.get_variable('w', [2, 2])
         with pytest.raises(ValueError, match='tf_prune.prune'):
             pruning.apply_mask(weight, prune_option='first_order_gradient')
+
+
+_NM_SPEC = 'name=nm,nm_sparsity=2:4,begin_pruning_step=2,pruning_frequency=2'
+
+
+def test_nm_sparsity_sets_n_of_m_masks_at_gated_updates():
+    rng = np.random.default_rng(4)
+    values = {'conv': rng.standard_normal((3, 3, 6, 4)),
+              'fc': rng.standard_normal((10, 3))}
+
+    def build():
+        for name, value in values.items():
+            _weight(name, value, value.shape)
+        # Partitioned along the input-channel axis: masked as one tensor.
+        with v1.variable_scope(
+                'split', partitioner=v1.fixed_size_partitioner(2)):
+            split = v1.get_variable(
+                'weights', [8, 3],
+                initializer=v1.random_normal_initializer(seed=4))
+            pruning.apply_mask(split, v1.get_variable_scope())
+        p = pruning.Pruning(_NM_SPEC)
+        masks = [tf.identity(mask) for mask in pruning.get_masks()[:2]]
+        return (p.conditional_mask_update_op(), _step_setter(),
+                masks + [pruning.get_masks()[2].as_tensor()],
+                pruning.get_thresholds()[:2], pruning.get_weight_sparsity(),
+                split.as_tensor())
+
+    session, (update, set_step, masks, thresholds, sparsities, split) = (
+        _session_run(build))
+    set_step(session, 1)
+    session.run(update)
+    assert all(mask.min() == 1 for mask in session.run(masks))
+    set_step(session, 2)
+    session.run(update)
+    weights = [*values.values(), session.run(split)]
+    for mask, weight in zip(session.run(masks), weights):
+        np.testing.assert_array_equal(mask, reference_mask(weight, 2, 4))
+    assert session.run(thresholds) == [0.0, 0.0]
+    # conv keeps 4 of its 6 input channels' weights, fc 6 of 10, split 4 of 8.
+    np.testing.assert_allclose(session.run(sparsities), [1 / 3, 0.4, 0.5])
+
+
+def test_nm_sparsity_names_a_weight_without_an_input_channel_axis():
+    with tf.Graph().as_default():
+        v1.train.get_or_create_global_step()
+        _weight('fc', np.ones(8), (8,))
+        p = pruning.Pruning(_NM_SPEC)
+        with pytest.raises(ValueError, match=(
+                r'which weight fc/kernel of shape \(8,\) lacks; prune only '
+                r'weights of rank 2 or more')):
+            p.mask_update_op()
+
+
+def test_nm_sparsity_refuses_a_sparsity_override():
+    with tf.Graph().as_default():
+        v1.train.get_or_create_global_step()
+        with pytest.raises(ValueError, match=(
+                r'^Pruning argument sparsity replaces the sparsity schedule, '
+                r'which nm_sparsity=2:4 does not use')):
+            pruning.Pruning(_NM_SPEC, sparsity=tf.constant(0.5))
 
 
 def test_importing_changes_no_global_setting():

@@ -150,16 +150,30 @@ class Pruning:
       global_step: the global step variable or tensor; the graph's global
         step when None.
       sparsity: a float32 scalar variable or tensor to use instead of the
-        spec's schedule.
+        spec's schedule; not with `nm_sparsity`.
+
+    With `nm_sparsity=N:M` in the spec, each mask update (on contrib's
+    gate) sets every mask to its weight's N:M mask, the N largest |w| of
+    every M consecutive weights along the input-channel axis (the second to
+    last), and leaves the thresholds as they were; the `sparsity` summary
+    still shows the schedule, the masks' summaries their zeros.
 
     Raises:
-      ValueError: the spec does not validate (contrib's messages), or the
-        graph has no global step and none is given.
+      ValueError: the spec does not validate (contrib's messages), the
+        graph has no global step and none is given, or `sparsity` is given
+        with `nm_sparsity`. With `nm_sparsity`, building the update op
+        raises for a masked weight of rank below 2, naming it.
     """
 
     def __init__(self, spec=None, global_step=None, sparsity=None):
         self._spec = hparams_lib.as_hparams(spec)
         _check_prune_option(self._spec.prune_option)
+        if sparsity is not None and self._spec.nm_sparsity:
+            raise ValueError(
+                f'Pruning argument sparsity replaces the sparsity schedule, '
+                f'which nm_sparsity={self._spec.nm_sparsity} does not use '
+                f'(each update keeps N of every M weights); drop sparsity or '
+                f'nm_sparsity')
         self._global_step = self._setup_global_step(global_step)
         self._sparsity = (sparsity if sparsity is not None
                           else self._setup_sparsity())
