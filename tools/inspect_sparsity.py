@@ -7,6 +7,12 @@ Reads .pb, .tflite, .keras, SavedModel and checkpoint directories (TF1 or
 tf_prune training directories). The total counts every weight tensor,
 biases and dense layers included.
 
+With --m_by_n=N:M (2:4, say), a column says whether each tensor holds at
+most N non-zeros in every M consecutive values along its input-channel
+axis, the pattern of `nm_sparsity=N:M`; the total row says whether all do:
+
+    python tools/inspect_sparsity.py --m_by_n=2:4 model.tflite
+
 With --pruned, the model given is the shrunk model of a model pruned with
 structure=channel (its training directory or .keras file), as a .keras
 file, a .pb or a SavedModel; the report lists each layer of the pruned
@@ -32,6 +38,7 @@ from absl import app, flags, logging  # noqa: E402
 
 from tf_prune import sparsity_report  # noqa: E402
 from tf_prune import structured  # noqa: E402
+from tf_prune.core import hparams  # noqa: E402
 
 flags.DEFINE_bool('json', False, 'Print JSON instead of a table')
 flags.DEFINE_string('pruned', None,
@@ -39,6 +46,20 @@ flags.DEFINE_string('pruned', None,
                     'directory or .keras file) that the model given is the '
                     'shrunk model of: report channels, parameters and FLOPs '
                     'per layer, before and after')
+flags.DEFINE_string(
+    'm_by_n', None,
+    'N:M, as 2:4: add a column saying whether each tensor has at most N '
+    'non-zeros in every M consecutive values along its input-channel axis: '
+    'the last axis in .tflite files (TFLite layouts: Conv2D [out, h, w, in], '
+    'FullyConnected [out, in]), the second to last in the TF and Keras '
+    'tensors of other files ([..., in, out]); a shorter last group may hold '
+    'N too; tensors of rank < 2 show "-". As tfmot\'s '
+    'check_sparsity_m_by_n tool checks .tflite files, except: its '
+    '--m_by_n=M,N counts M zeros of N (2,4 is the same pattern as 2:4); it '
+    'checks every tensor of the interpreter not named like an activation '
+    '(biases along their only axis), this only the weight tensors listed; '
+    'it reads a sparse-encoded tensor\'s stored values as if dense, this '
+    'decodes them; and it reads .tflite files only')
 flags.DEFINE_bool('verbose', False, "Also print TensorFlow's logs and warnings")
 FLAGS = flags.FLAGS
 
@@ -51,18 +72,40 @@ def _channel_report(shrunk):
     return report.format_table()
 
 
-def _sparsity_report(path):
+def _m_by_n():
+    """--m_by_n as (n, m), or None without it.
+
+    Raises:
+      ValueError: it is not N:M with integers 1 <= N < M.
+    """
+    if FLAGS.m_by_n is None:
+        return None
+    if FLAGS.pruned:
+        raise ValueError('--m_by_n checks the tensors of the sparsity report, '
+                         'which --pruned replaces; drop one of them')
+    return hparams.parse_n_of_m(FLAGS.m_by_n, '--m_by_n', optional=False)
+
+
+def _json_row(row, n_of_m):
+    """One row of the JSON report; `m_by_n` only when checked for."""
+    fields = {'nonzeros': row.nonzeros, 'size': row.size,
+              'sparsity': row.sparsity}
+    if n_of_m is not None:
+        fields['m_by_n'] = row.n_of_m
+    return fields
+
+
+def _sparsity_report(path, n_of_m):
     """The zeros of every weight tensor of `path`, as text."""
-    rows = sparsity_report.report(path)
+    rows = sparsity_report.report(path, n_of_m)
     if not FLAGS.json:
-        return sparsity_report.format_table(rows)
-    total = sparsity_report.total(rows)
-    return json.dumps({
-        'tensors': [{'name': r.name, 'shape': list(r.shape),
-                     'nonzeros': r.nonzeros, 'size': r.size,
-                     'sparsity': r.sparsity} for r in rows],
-        'total': {'nonzeros': total.nonzeros, 'size': total.size,
-                  'sparsity': total.sparsity}}, indent=1)
+        return sparsity_report.format_table(rows, n_of_m)
+    report = {'tensors': [{'name': r.name, 'shape': list(r.shape),
+                           **_json_row(r, n_of_m)} for r in rows],
+              'total': _json_row(sparsity_report.total(rows), n_of_m)}
+    if n_of_m is not None:
+        report['m_by_n'] = '%d:%d' % n_of_m
+    return json.dumps(report, indent=1)
 
 
 def main(argv):
@@ -75,8 +118,9 @@ def main(argv):
               file=sys.stderr)
         return 2
     try:
+        n_of_m = _m_by_n()
         print(_channel_report(argv[1]) if FLAGS.pruned
-              else _sparsity_report(argv[1]))
+              else _sparsity_report(argv[1], n_of_m))
     except structured.NotChannelPruned as error:
         print(f'inspect_sparsity: --pruned takes a model pruned with '
               f'structure=channel (a training directory or .keras file), '

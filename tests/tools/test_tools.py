@@ -398,3 +398,69 @@ def test_half_precision_keras_file_strips_to_a_float32_tflite(tmp_path):
     outputs = run_tflite(tmp_path / 'pruning_stripped.tflite', x)
     assert outputs.dtype == np.float32
     assert np.abs(outputs - expected).max() <= 0.02 * np.ptp(expected)
+
+
+@pytest.fixture(scope='module')
+def n_of_m_files(tmp_path_factory):
+    """A Conv2D+Dense model as a 2:4-pruned TFLite file (sparse-encoded by
+    the writer), a dense one, and the pruned one's .keras file."""
+    root = tmp_path_factory.mktemp('n_of_m')
+    keras.utils.set_random_seed(4)
+    inputs = keras.Input((6, 6, 8))
+    x = keras.layers.Conv2D(4, 3, name='conv')(inputs)
+    x = keras.layers.Flatten()(x)
+    model = keras.Model(inputs, keras.layers.Dense(3, name='fc')(x))
+    pruned = tf_prune.prune(model, 'nm_sparsity=2:4', one_shot=True)
+    tf_prune.export.tflite(pruned, root / 'pruned.tflite')
+    tf_prune.export.tflite(model, root / 'dense.tflite')
+    pruned.save(root / 'pruned.keras')
+    return root
+
+
+def _m_by_n_column(stdout):
+    """{shape: the N:M column} of inspect_sparsity's table, and the total's."""
+    lines = [line.split() for line in stdout.splitlines()]
+    assert lines[0][-1] == '2:4'
+    return {line[1]: line[-1] for line in lines[1:-1]}, lines[-1][-1]
+
+
+@pytest.mark.parametrize('name, expected', [
+    ('pruned', 'yes'), ('dense', 'no')])
+def test_m_by_n_checks_a_tflite_files_kernels(n_of_m_files, name, expected):
+    column, total = _m_by_n_column(_ok(_tool(
+        INSPECT, '--m_by_n=2:4', n_of_m_files / f'{name}.tflite')))
+    # TFLite's layouts: Conv2D [out, h, w, in], FullyConnected [out, in].
+    assert column['4x3x3x8'] == column['3x64'] == total == expected
+    assert [value for shape, value in column.items()
+            if 'x' not in shape] == ['-']  # the bias
+
+
+def test_m_by_n_in_json_and_on_a_keras_file(n_of_m_files):
+    report = json.loads(_ok(_tool(INSPECT, '--m_by_n=1:4', '--json',
+                                  n_of_m_files / 'pruned.keras')))
+    assert report['m_by_n'] == '1:4'
+    checks = {tuple(t['shape']): t['m_by_n'] for t in report['tensors']}
+    # Keras layouts: Conv2D [h, w, in, out], Dense [in, out]; 2 of 4 kept.
+    assert checks == {(3, 3, 8, 4): False, (4,): None, (64, 3): False,
+                      (3,): None}
+    assert report['total']['m_by_n'] is False
+    plain = json.loads(_ok(_tool(INSPECT, '--json',
+                                 n_of_m_files / 'pruned.keras')))
+    assert 'm_by_n' not in plain and 'm_by_n' not in plain['total']
+
+
+@pytest.mark.parametrize('flags, message', [
+    (['--m_by_n=4:2'], "--m_by_n must be N:M with integers 1 <= N < M (N "
+     "weights kept of every M; 2:4 keeps 2 of 4), got '4:2'"),
+    (['--m_by_n=x'], "--m_by_n must be N:M with integers 1 <= N < M (N "
+     "weights kept of every M; 2:4 keeps 2 of 4), got 'x'"),
+    (['--m_by_n='], "--m_by_n must be N:M with integers 1 <= N < M (N "
+     "weights kept of every M; 2:4 keeps 2 of 4), got ''"),
+    (['--m_by_n=2:4', '--pruned={root}/pruned.keras'],
+     '--m_by_n checks the tensors of the sparsity report, which --pruned '
+     'replaces; drop one of them'),
+])
+def test_bad_m_by_n_is_one_line_and_exit_2(n_of_m_files, flags, message):
+    flags = [flag.format(root=n_of_m_files) for flag in flags]
+    line = _error_line(_tool(INSPECT, *flags, n_of_m_files / 'pruned.tflite'))
+    assert line == f'inspect_sparsity: {message}'

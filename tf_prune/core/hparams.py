@@ -394,20 +394,22 @@ def _check_structure(values):
             f'{", ".join(conflicts)}; drop them or use structure=weight')
 
 
-def parse_n_of_m(text, what='nm_sparsity'):
+def parse_n_of_m(text, what='nm_sparsity', optional=True):
     """Returns (n, m) from an `N:M` string, N kept of every M.
 
     Args:
-      text: e.g. '2:4'; '' means N:M sparsity is off.
+      text: e.g. '2:4'.
       what: the hparam or flag the text comes from, for the message.
+      optional: whether '' means N:M sparsity is off (the hparam's default)
+        rather than a bad value.
 
     Returns:
-      (n, m), integers with 1 <= n < m, or None for ''.
+      (n, m), integers with 1 <= n < m, or None for an optional ''.
 
     Raises:
       ValueError: the text is not N:M with integers 1 <= N < M.
     """
-    if not text:
+    if not text and optional:
         return None
     match = _N_OF_M.fullmatch(text)
     n, m = (int(match.group(1)), int(match.group(2))) if match else (0, 0)
