@@ -45,7 +45,8 @@ class PruningSummaries(keras.callbacks.TensorBoard):
     Unlike tfmot, they are also written at the end of training, so the last
     point is the trained model's state; and a wrapper with several pruned
     weights (an LSTM's kernel and recurrent kernel) gets one series per
-    weight where tfmot's share one tag.
+    weight (`prune_low_magnitude_lstm/kernel/mask:0/sparsity`, ...) where
+    tfmot's masks share one name and only the last one is logged.
 
     Args:
       log_dir: the TensorBoard directory, a non-empty string.
@@ -62,14 +63,13 @@ class PruningSummaries(keras.callbacks.TensorBoard):
         self._pruning_writer = None
 
     def _pruning_logs(self):
-        logs = {}
-        for layer in facade_wrappers(self.model):
-            names = variable_names(layer)
-            for pruned in layer.pruned_weights:
-                mask, threshold = names[id(pruned.mask)], names[
-                    id(pruned.threshold)]
-                logs[f'{mask}/sparsity'] = 1 - np.mean(pruned.mask.numpy())
-                logs[f'{threshold}/threshold'] = pruned.threshold.numpy()
+        """tfmot's logs: every mask's sparsity, then every threshold."""
+        pruned = [p for layer in facade_wrappers(self.model)
+                  for p in layer.pruned_weights]
+        logs = {f'{p.mask_name}:0/sparsity': 1 - np.mean(p.mask.numpy())
+                for p in pruned}
+        logs.update({f'{p.threshold_name}:0/threshold': p.threshold.numpy()
+                     for p in pruned})
         return logs
 
     def _write_pruning_logs(self):
@@ -92,16 +92,3 @@ class PruningSummaries(keras.callbacks.TensorBoard):
         self._pruning_writer = None
         super().on_train_end(logs)
 
-
-def variable_names(layer):
-    """tfmot's names of a wrapper's masks and thresholds, by variable id:
-    `<wrapper>/mask:0`, `<wrapper>/threshold:0`, and for the second and
-    later pruned weights of one wrapper `mask_1:0`, `threshold_1:0`, ...
-    (the names tf_keras gives variables created twice under one name in a
-    graph)."""
-    names = {}
-    for index, pruned in enumerate(layer.pruned_weights):
-        suffix = f'_{index}' if index else ''
-        names[id(pruned.mask)] = f'{layer.name}/mask{suffix}:0'
-        names[id(pruned.threshold)] = f'{layer.name}/threshold{suffix}:0'
-    return names

@@ -78,15 +78,16 @@ class PruneLowMagnitude(PruneWrapper):
         weights; (1, 1) prunes single weights.
       block_pooling_type: 'AVG' or 'MAX', how a block's |w| is pooled.
       sparsity_m_by_n: None, or `(m, n)`: m zeros in every n consecutive
-        weights along the input-channel axis (Dense and Conv2D kernels).
+        weights along the input-channel axis (the second to last axis of
+        Dense and Conv kernels), set once, at the first training step.
       **kwargs: base layer arguments; the name is always
         `prune_low_magnitude_<layer name>`, as in tfmot.
 
     Raises:
       ValueError: tfmot's errors for an unknown pooling type, a non-layer,
-        an unsupported layer or a bad `sparsity_m_by_n`; when built, blocks
-        on a weight that is not rank 2, or m-by-n on a weight that is
-        neither rank 2 nor rank 4.
+        an unsupported layer or a bad `sparsity_m_by_n` (also m >= n, which
+        tfmot finds only in training); when built, blocks on a weight that
+        is not rank 2, or m-by-n on a weight of rank below 2.
     """
 
     self_updating = True
@@ -116,9 +117,12 @@ class PruneLowMagnitude(PruneWrapper):
             self.sparsity_m_by_n = _two_ints(sparsity_m_by_n,
                                              'sparsity_m_by_n')
             zeros, group = self.sparsity_m_by_n
-            masking.check_n_of_m(group - zeros, group,
-                                 f'sparsity_m_by_n={self.sparsity_m_by_n} '
-                                 f'(m zeros of every n)')
+            if not 0 < zeros < group:
+                # tfmot asserts m < n only when the first mask is set.
+                raise ValueError(
+                    f'sparsity_m_by_n={self.sparsity_m_by_n} must be (m, n) '
+                    f'with 0 < m < n: m zeros in every n consecutive '
+                    f'weights, e.g. (2, 4)')
         kwargs['name'] = f'prune_low_magnitude_{layer.name}'
         super().__init__(layer, **kwargs)
         self.pruning_step = None
@@ -147,10 +151,13 @@ class PruneLowMagnitude(PruneWrapper):
 
     def _check_pattern(self, pruned):
         rank = len(pruned.weight.shape)
-        if self.sparsity_m_by_n and rank not in (2, 4):
+        if self.sparsity_m_by_n and rank < 2:
+            # tfmot takes rank 2 and 4 only; groups along the input-channel
+            # axis exist in every kernel (Conv1D, Conv3D too).
             raise ValueError(
-                f'sparsity_m_by_n prunes rank-2 (Dense) and rank-4 (Conv2D) '
-                f'weights; {pruned.name} has shape {tuple(pruned.weight.shape)}')
+                f'sparsity_m_by_n groups weights along the input-channel '
+                f'axis; {pruned.name} has shape {tuple(pruned.weight.shape)}, '
+                f'which has none')
         if self.block_size != (1, 1) and rank != 2:
             raise ValueError(
                 f'Block Sparsity can only be used for layers which have '
