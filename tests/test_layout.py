@@ -15,7 +15,8 @@ TOP_RANK = 5
 # The only module that may reach into Keras' private members.
 KERAS_INTERNALS = 'tf_prune.keras._internals'
 PRIVATE_KERAS = {'_flatten_layers', '_tracker', '_trackable_children',
-                 '_functional', '_nodes_by_depth', '_inbound_nodes'}
+                 '_functional', '_nodes_by_depth', '_inbound_nodes',
+                 '_input_shape_arg'}
 
 
 def module_name(path):

@@ -377,3 +377,30 @@ def test_importing_the_facade_changes_no_global_setting():
                                  if k != 'TF_USE_LEGACY_KERAS'},
                             capture_output=True, text=True, timeout=300)
     assert result.stdout.strip() == 'ok', result.stderr[-2000:]
+
+
+def test_a_first_layer_given_input_shape_builds_its_sequential_model():
+    with pytest.warns(UserWarning):  # Keras 3 prefers keras.Input
+        layer = keras.layers.Dense(2, input_shape=(3,))
+    model = keras.Sequential([sparsity.prune_low_magnitude(layer)])
+    assert model.built and model.output_shape == (None, 2)
+
+
+def test_wrapped_layers_get_tfmots_get_prunable_weights_without_interfering():
+    inputs = keras.Input((4, 8))
+    attention = keras.layers.MultiHeadAttention(2, 4, name='attention')
+    model = keras.Model(inputs, attention(inputs, inputs))
+    pruned = sparsity.prune_low_magnitude(model)
+    wrapper = pruned.get_layer('prune_low_magnitude_attention')
+    # As tfmot's registry does, the wrapped layer tells what is pruned.
+    assert attention.get_prunable_weights() == [
+        p.weight for p in wrapper.pruned_weights]
+    assert len(attention.get_prunable_weights()) == 4
+    # tf_prune.prune of the same layer objects follows its own knowledge
+    # (the four kernels, all named `kernel`, by their sublayers' names).
+    contrib = tf_prune.prune(model)
+    names = [p.name for w in tf_prune.keras.wrapper.find_wrappers(contrib)
+             for p in w.pruned_weights]
+    assert names == ['attention/query/kernel', 'attention/key/kernel',
+                     'attention/value/kernel', 'attention/attention_output/'
+                     'kernel']

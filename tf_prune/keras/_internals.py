@@ -66,6 +66,20 @@ def replace_sublayers(parent, replacements):
                     dict.__setitem__(value, key, replacement(item))
 
 
+def copy_input_shape_argument(layer, wrapper):
+    """Gives `wrapper` the `input_shape=` that `layer` was created with.
+
+    Why: Keras keeps a layer's `input_shape=` argument in the private
+    `_input_shape_arg`, from which a Sequential model makes its input
+    layer; a wrapper standing first in a Sequential model must carry it,
+    or the model stays unbuilt (tfmot's wrapper copied tf_keras'
+    `_batch_input_shape` for the same reason).
+    """
+    shape = getattr(layer, '_input_shape_arg', None)  # pylint: disable=protected-access
+    if shape is not None:
+        wrapper._input_shape_arg = shape  # pylint: disable=protected-access
+
+
 class CheckpointChildren:
     """Mixin naming a layer's extra variables in TF checkpoints.
 

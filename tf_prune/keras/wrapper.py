@@ -52,6 +52,19 @@ _DENSE_BY_DESIGN = (
 )
 
 
+def custom_prunable_weights(layer):
+    """The layer's own `get_prunable_weights` method, or None.
+
+    A method tf_prune derived from what it knows of the layer (the tfmot
+    facade adds one to the layers it wraps, as tfmot did) is not the
+    layer's own, and is ignored.
+    """
+    method = getattr(layer, 'get_prunable_weights', None)
+    if method is None or getattr(method, 'derived_by_tf_prune', False):
+        return None
+    return method
+
+
 def _own_weight(layer, name):
     matches = [v for v in layer.weights if v.name == name]
     if len(matches) != 1:
@@ -70,7 +83,7 @@ def _holders(layer, prefix=''):
       itself and for the cell of an RNN or the layer of a TimeDistributed);
       None when tf_prune does not know the layer.
     """
-    if hasattr(layer, 'get_prunable_weights') or any(
+    if custom_prunable_weights(layer) or any(
             isinstance(layer, classes) for classes, _ in _WEIGHT_NAMES):
         return [(prefix, layer)]
     if isinstance(layer, keras.layers.RNN):
@@ -98,8 +111,9 @@ def _holders(layer, prefix=''):
 
 def _held_weights(holder):
     """`(name, variable)` for each weight `holder` itself prunes."""
-    if hasattr(holder, 'get_prunable_weights'):
-        weights = list(holder.get_prunable_weights())
+    custom = custom_prunable_weights(holder)
+    if custom:
+        weights = list(custom())
         names = [w.name for w in weights]
         if len(set(names)) != len(names):
             raise ValueError(
@@ -278,6 +292,7 @@ class PruneWrapper(_internals.CheckpointChildren, keras.layers.Wrapper):
         # compute dtype; the wrapped layer casts them itself.
         kwargs['autocast'] = False
         super().__init__(layer, **kwargs)
+        _internals.copy_input_shape_argument(layer, self)
         self.prune_option = prune_option
         self.channels = channels
         self.supports_masking = layer.supports_masking

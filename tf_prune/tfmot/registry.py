@@ -58,7 +58,7 @@ UNSUPPORTED_MESSAGE = (
 
 def supports(layer):
     """Whether `prune_low_magnitude` can wrap `layer`."""
-    return (hasattr(layer, 'get_prunable_weights')
+    return (wrapper_lib.custom_prunable_weights(layer)
             or isinstance(layer, _NOTHING_PRUNED + _POINTWISE_ONLY)
             or wrapper_lib.is_dense_by_design(layer)
             or wrapper_lib.knows_layer(layer)
@@ -74,7 +74,7 @@ def prunable_weights(layer):
     Returns:
       A list of `(name within the layer, variable)`.
     """
-    if hasattr(layer, 'get_prunable_weights'):
+    if wrapper_lib.custom_prunable_weights(layer):
         return wrapper_lib.prunable_weights(layer)
     if isinstance(layer, _POINTWISE_ONLY):
         return [('pointwise_kernel', layer.pointwise_kernel)]
@@ -84,3 +84,21 @@ def prunable_weights(layer):
     if wrapper_lib.knows_layer(layer):
         return wrapper_lib.prunable_weights(layer)
     return []
+
+
+def give_get_prunable_weights(layer):
+    """Gives a layer without its own `get_prunable_weights()` one returning
+    what the facade prunes, as tfmot's registry did to the layers it
+    wrapped (tfmot's examples call `wrapper.layer.get_prunable_weights()`).
+
+    The method is marked as derived, so tf_prune's own pruning of the same
+    layer object ignores it.
+    """
+    if wrapper_lib.custom_prunable_weights(layer):
+        return
+
+    def get_prunable_weights():
+        return [weight for _, weight in prunable_weights(layer)]
+
+    get_prunable_weights.derived_by_tf_prune = True
+    layer.get_prunable_weights = get_prunable_weights

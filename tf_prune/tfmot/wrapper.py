@@ -125,6 +125,7 @@ class PruneLowMagnitude(PruneWrapper):
                     f'weights, e.g. (2, 4)')
         kwargs['name'] = f'prune_low_magnitude_{layer.name}'
         super().__init__(layer, **kwargs)
+        registry.give_get_prunable_weights(layer)
         self.pruning_step = None
 
     @staticmethod
