@@ -404,3 +404,22 @@ def test_wrapped_layers_get_tfmots_get_prunable_weights_without_interfering():
     assert names == ['attention/query/kernel', 'attention/key/kernel',
                      'attention/value/kernel', 'attention/attention_output/'
                      'kernel']
+
+
+def test_contribs_strip_tool_strips_a_saved_facade_model(tmp_path):
+    x, y = _data((12,), 4)
+    pruned = _fit(sparsity.prune_low_magnitude(
+        _dense_model(), pruning_schedule=sparsity.ConstantSparsity(
+            0.75, 0, frequency=1)), x, y)
+    pruned.save(tmp_path / 'pruned.keras')
+    result = subprocess.run(
+        [sys.executable, 'tools/strip_pruning_vars.py',
+         f'--model={tmp_path / "pruned.keras"}', '--output_format=tflite',
+         f'--output_dir={tmp_path / "out"}'],
+        cwd=ROOT, env=project_env(), capture_output=True, text=True,
+        timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    rows = tf_prune.sparsity_report.report(
+        str(tmp_path / 'out' / 'pruning_stripped.tflite'))
+    kernels = [row for row in rows if len(row.shape) == 2]
+    assert sorted(row.nonzeros for row in kernels) == [16, 48]  # 1/4 kept
