@@ -406,6 +406,39 @@ def _check_tfmot_polynomial_decay(ns, cwd):
         assert _zero_fraction(kernel) == pytest.approx(0.75)
 
 
+def _check_tfmot_api_one_line(ns, cwd):
+    from tf_prune.keras.wrapper import find_wrappers
+    from tf_prune.tfmot.wrapper import facade_wrappers
+    assert len(facade_wrappers(ns['pruned'])) == 3
+    assert not find_wrappers(ns['stripped'])
+    assert _zero_fraction(ns['kernel']) == pytest.approx(0.75)
+    assert any((cwd / 'logs' / 'metrics').glob('events.out.tfevents.*'))
+
+
+def _check_tfmot_api_keras_file(ns, cwd):
+    from tf_prune.tfmot.wrapper import PruneLowMagnitude
+    [saved], [restored] = (m.layers for m in (ns['model'], ns['restored']))
+    assert isinstance(restored, PruneLowMagnitude)
+    assert restored.sparsity_m_by_n == (2, 4)
+    np.testing.assert_array_equal(restored.pruned_weights[0].mask.numpy(),
+                                  saved.pruned_weights[0].mask.numpy())
+
+
+def _check_tfmot_api_subclassed(ns, cwd):
+    from tf_prune.keras.wrapper import find_wrappers
+    assert not find_wrappers(ns['net'])
+
+
+def _check_tfmot_api_export(ns, cwd):
+    import keras
+    tmp = cwd.parent.parent
+    assert (tmp / 'two_four.tflite').stat().st_size > 0
+    plain = keras.models.load_model(tmp / 'two_four_plain.keras')
+    assert [type(layer) for layer in plain.layers] == [keras.layers.Dense] * 2
+    kernel = plain.get_layer('fc').kernel.numpy()  # (16, 8): [in, out]
+    assert ((kernel.reshape(4, 4, 8) != 0).sum(axis=1) == 2).all()
+
+
 def _check_export_writers(ns, cwd):
     import keras
     tmp = cwd.parent.parent
@@ -508,6 +541,10 @@ PYTHON_CHECKS = {
     'contrib_strip_python': _check_contrib_strip_python,
     'compat_v1_graph': _check_output_only,
     'tfmot_polynomial_decay': _check_tfmot_polynomial_decay,
+    'tfmot_api_one_line': _check_tfmot_api_one_line,
+    'tfmot_api_keras_file': _check_tfmot_api_keras_file,
+    'tfmot_api_subclassed': _check_tfmot_api_subclassed,
+    'tfmot_api_export': _check_tfmot_api_export,
     'export_writers': _check_export_writers,
     'export_channels': _check_export_channels,
     'structured_fit': _check_structured_fit,
@@ -528,6 +565,7 @@ RUN = {
     'contrib_strip': 0,
     'contrib_inspect': 0,
     'export_strip_tool': 0,
+    'tfmot_api_inspect': 0,
     'export_inspect_keras': 0,
     'export_shrink_tool': 0,
     'sensitivity_tool': 0,
@@ -680,6 +718,8 @@ CHECKED = {
     # times a 16M-element sort: its (absent) flags are its defaults
     'quickstart_example_mask_engine': _check_example_flags,
     'compat_v1_example': _check_compat_v1_example,
+    # tfmot's MNIST CNN, 12 epochs of three models: its flag defaults
+    'tfmot_api_example_cnn': _check_example_flags,
     # Bazel builds: the Makefile's bazel-tool recipe and tests/BUILD
     'export_bazel': _check_export_bazel,
 }
