@@ -409,9 +409,9 @@ def test_cnn_summaries_follow_the_schedule_with_tfmots_tags(cnn_run):
 
 # The end-to-end example: 4 steps; ConstantSparsity(0.75) prunes at steps 2
 # and 4.
-E2E_ARGS = ('--sparsity=0.75', '--epochs=1', '--train_examples=512',
-            '--test_examples=200', '--frequency=2')
 E2E_TEST_EXAMPLES = 200
+E2E_ARGS = ('--sparsity=0.75', '--epochs=1', '--train_examples=512',
+            f'--test_examples={E2E_TEST_EXAMPLES}', '--frequency=2')
 # The kernels in TFLite's layout ([out, h, w, in], [out, in]); the example
 # prunes the two Dense layers.
 KERNELS = {(32, 5, 5, 1): False, (64, 5, 5, 32): False, (1024, 3136): True,
@@ -495,18 +495,8 @@ def test_e2e_2x2_blocks_are_whole_in_the_dense_file(e2e_run):
 
 
 # The 2:4 example: 4 steps; the pattern is set at step 1.
-E2E_2X4_ARGS = ('--epochs=1', '--train_examples=512', '--test_examples=200')
-# What stops it today: two gaps of tf_prune.tfmot, each the last line of the
-# traceback. PruneLowMagnitude does not take the input_shape of the layer it
-# wraps, as tfmot's does: the example's first layer is
-# prune_low_magnitude(Conv2D(..., input_shape=...)), so the Sequential model
-# stays unbuilt and UpdatePruningStep.on_train_begin reads a pruning_step of
-# None. Past that, the wrapped layer has no get_prunable_weights(), which
-# tfmot's registry adds and the example's check_model_sparsity_2x4 calls.
-FACADE_GAPS = (
-    "AttributeError: 'NoneType' object has no attribute 'numpy'",
-    "AttributeError: 'Conv2D' object has no attribute 'get_prunable_weights'",
-)
+E2E_2X4_ARGS = ('--epochs=1', '--train_examples=512',
+                f'--test_examples={E2E_TEST_EXAMPLES}')
 
 
 def _satisfies_2_of_4(values):
@@ -521,24 +511,18 @@ def _satisfies_2_of_4(values):
 @pytest.fixture(scope='module')
 def e2e_2x4_run(tmp_path_factory):
     output_dir = tmp_path_factory.mktemp('tfmot_mnist_e2e_sparsity2x4')
-    result = subprocess.run(
-        [sys.executable, str(ROOT / 'examples/tfmot_mnist_e2e_sparsity2x4.py'),
-         f'--output_dir={output_dir}', *E2E_2X4_ARGS],
-        capture_output=True, text=True, timeout=300, env=project_env(),
-        cwd=ROOT)
-    return output_dir, result
+    stdout = _run('examples/tfmot_mnist_e2e_sparsity2x4.py',
+                  f'--output_dir={output_dir}', *E2E_2X4_ARGS)
+    return output_dir, stdout
 
 
 @pytest.mark.slow
 def test_e2e_2x4_checks_the_pattern_then_writes_a_2x4_tflite_file(
         e2e_2x4_run):
-    output_dir, result = e2e_2x4_run
-    if result.returncode:
-        last_line = result.stderr.rstrip().rsplit('\n', 1)[-1]
-        if last_line in FACADE_GAPS:
-            pytest.xfail(f'a known gap of tf_prune.tfmot: {last_line}')
-    assert result.returncode == 0, result.stderr[-3000:]
-    stdout = result.stdout
+    # The example's first layer is prune_low_magnitude(Conv2D(...,
+    # input_shape=...)), and its check calls layer.layer.get_prunable_weights()
+    # on the wrapped Conv2D and Dense layers: both as tfmot has them.
+    output_dir, stdout = e2e_2x4_run
     assert re.search(r'^Pass the check for sparsity 2x4:  True$', stdout,
                      re.MULTILINE)
     [keras_accuracy] = _test_accuracies(stdout)
