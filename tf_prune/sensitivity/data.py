@@ -85,7 +85,7 @@ def _find(data_dir, name):
 
 
 def load_fashion_mnist(data_dir=None):
-    """Fashion-MNIST, as `keras.support.fashion_mnist.load_data()` gives it.
+    """Fashion-MNIST, as `keras.datasets.fashion_mnist.load_data()` gives it.
 
     Args:
       data_dir: the directory of the four idx files; default
