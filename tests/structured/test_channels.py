@@ -281,11 +281,11 @@ def test_a_producer_of_part_of_a_group_keeps_one_channel():
 
 
 def test_bad_input_is_refused_in_one_line():
-    lonely = keras.Sequential([keras.Input((4, 4, 1)), _L.Conv2D(2, 3)],
-                              name='lonely')
+    lonely = keras.Sequential(
+        [keras.Input((4, 4, 1)), _L.Conv2D(2, 3, name='conv')], name='lonely')
     with pytest.raises(ValueError, match=(
             r"^lonely has no channel that can be removed \(1 of 1 channel "
-            r"groups have unprunable channels: group 0 \(conv2d\) 2/2: model "
+            r"groups have unprunable channels: group 0 \(conv\) 2/2: model "
             r"output .*\); use structure=weight")):
         tf_prune.prune(lonely, ONE_SHOT)
 

@@ -13,7 +13,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from ai_edge_litert import interpreter as litert
+from ai_edge_litert.interpreter import Interpreter
 
 import tf_prune
 from tests.conftest import ROOT, project_env
@@ -211,7 +211,7 @@ def test_a_stripped_model_exports_a_tflite_file_computing_the_same(tmp_path):
     stripped = sparsity.strip_pruning(pruned)
     path = tmp_path / 'pruned.tflite'
     tf_prune.export.tflite(stripped, str(path))
-    interpreter = litert.Interpreter(model_path=str(path))
+    interpreter = Interpreter(model_path=str(path))
     runner = interpreter.get_signature_runner()
     (output,) = runner(**{interpreter.get_signature_list()[
         'serving_default']['inputs'][0]: x[:1]}).values()
