@@ -423,3 +423,27 @@ def test_contribs_strip_tool_strips_a_saved_facade_model(tmp_path):
         str(tmp_path / 'out' / 'pruning_stripped.tflite'))
     kernels = [row for row in rows if len(row.shape) == 2]
     assert sorted(row.nonzeros for row in kernels) == [16, 48]  # 1/4 kept
+
+
+@pytest.mark.slow
+def test_mirrored_strategy_fit_masks_every_replica_alike(
+        tmp_path):
+    out = tmp_path / 'mirrored.npz'
+    result = subprocess.run(
+        [sys.executable, '-m', 'tests.helpers.tfmot_mirrored_fit', str(out)],
+        cwd=ROOT, env=project_env(), capture_output=True, text=True,
+        timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    arrays = np.load(out)
+    for name in ('prune_low_magnitude_a', 'prune_low_magnitude_b'):
+        assert int(arrays[f'{name}/step']) == 8  # once per step, not replica
+        alone = arrays[f'{name}/alone']
+        assert 1 - alone.mean() == pytest.approx(0.8, abs=0.02)
+        masks = [arrays[f'{name}/{replica}/mask'] for replica in (0, 1)]
+        np.testing.assert_array_equal(masks[0], masks[1])
+        assert masks[0].sum() == alone.sum()
+        # Two replicas sum their gradients in another order than one device:
+        # a weight at the threshold may swap with its neighbour.
+        assert (masks[0] != alone).mean() <= 0.05
+        for replica, mask in enumerate(masks):
+            assert np.all(arrays[f'{name}/{replica}/kernel'][mask == 0] == 0)

@@ -209,22 +209,30 @@ class PruneLowMagnitude(PruneWrapper):
         """Sets the masks when the schedule prunes at `pruning_step`."""
         if not self._pruned:
             return
-        step = self.pruning_step.value
 
-        def update():
-            for pruned in self._pruned:
-                threshold, mask = self._new_mask(pruned, step)
-                pruned.threshold.assign(threshold)
-                pruned.mask.assign(mask)
-            return tf.constant(True)
+        def update(assign):
+            step = self.pruning_step.value
 
-        tf.cond(self._should_update(step), update,
-                lambda: tf.constant(False))
+            def new_masks():
+                for pruned in self._pruned:
+                    threshold, mask = self._new_mask(pruned, step)
+                    assign(pruned.threshold, threshold)
+                    assign(pruned.mask, mask)
+                return tf.constant(True)
+
+            tf.cond(self._should_update(step), new_masks,
+                    lambda: tf.constant(False))
+
+        _once_for_all_replicas(update)
 
     def apply_masks(self):
         """Writes `weight * mask` into each pruned weight."""
-        for pruned in self._pruned:
-            pruned.weight.assign(pruned.weight * pruned.mask)
+
+        def write(assign):
+            for pruned in self._pruned:
+                assign(pruned.weight, pruned.weight * pruned.mask)
+
+        _once_for_all_replicas(write)
 
     def get_config(self):
         config = keras.layers.Wrapper.get_config(self)
@@ -246,6 +254,36 @@ class PruneLowMagnitude(PruneWrapper):
         config['layer'] = keras.layers.deserialize(
             config['layer'], custom_objects=custom_objects)
         return cls(**config)
+
+
+def _once_for_all_replicas(update):
+    """Runs `update(assign)` once, whatever the distribution strategy.
+
+    Alone, `assign(variable, value)` assigns. In a replica of a
+    `tf.distribute` strategy (MirroredStrategy's `fit`), the update moves to
+    the cross-replica context, as tfmot's does: it reads the variables once
+    (the replicas hold the same values) and writes each replica's copy,
+    which an assignment inside `tf.cond` in a replica could not do.
+
+    Args:
+      update: a function of `assign`, creating the update's operations.
+    """
+    if not tf.distribute.has_strategy():
+        update(lambda variable, value: variable.assign(value))
+        return
+
+    def across(strategy):
+        def assign(variable, value):
+            strategy.extended.update(
+                variable.value, lambda copy, new: copy.assign(new),
+                args=(value,))
+        update(assign)
+
+    context = tf.distribute.get_replica_context()
+    if context is None:  # already cross-replica: a call outside `run`
+        across(tf.distribute.get_strategy())
+    else:
+        context.merge_call(across)
 
 
 def facade_wrappers(model):
