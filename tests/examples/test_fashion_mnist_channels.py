@@ -13,11 +13,13 @@ from tests.examples.test_examples import _ok, _run, _table_row
 
 SCRIPT = 'examples/fashion_mnist_channels.py'
 # 1,280 images: 10 steps per epoch; the masks reach 0.5 at step 6 of the
-# pruning epoch and stay there for the last 4 steps.
+# pruning epoch and stay as they are for the last 4 steps, as the default's
+# do after step 250.
 SPEC = ('name=fmc,structure=channel,channel_criterion=l1,target_sparsity=0.5,'
-        'pruning_frequency=2,sparsity_function_end_step=6')
+        'pruning_frequency=2,sparsity_function_end_step=6,end_pruning_step=6')
+# Narrow blocks: the test checks what the example does, not its accuracy.
 ARGS = ('--epochs=2', '--prune_epochs=1', '--train_examples=1280',
-        '--latency_rounds=3')
+        '--latency_rounds=3', '--widths=8,16,32')
 
 
 def _number(cell):
@@ -117,6 +119,9 @@ def test_half_the_channels_go_and_the_exports_compute_the_shrunk_model(run):
      'stem_conv different targets'),
     (('--epochs=2', '--prune_epochs=3'),
      'fashion_mnist_channels: --prune_epochs must be in [1, --epochs=2]'),
+    (('--widths=32,0',),
+     'fashion_mnist_channels: --widths must be one or more positive '
+     'integers, got 32,0'),
     (('--data_dir=/nonexistent',),
      'fashion_mnist_channels: Fashion-MNIST not found'),
 ])
