@@ -30,3 +30,21 @@ def load_golden(name):
 @pytest.fixture(scope='session')
 def golden():
     return load_golden
+
+
+# The slowest test files, started first: `make test` runs two workers, a
+# file to each at a time (`--dist loadfile`), and a long file started last
+# would leave the other worker idle at the end.
+_SLOW_FILES = ('test_docs.py', 'examples/test_examples.py',
+               'examples/test_fashion_mnist_channels.py',
+               'examples/test_tfmot_examples.py',
+               'structured/test_applications.py')
+
+
+def pytest_collection_modifyitems(items):
+    def rank(item):
+        path = item.path.relative_to(ROOT / 'tests').as_posix()
+        return _SLOW_FILES.index(path) if path in _SLOW_FILES else len(
+            _SLOW_FILES)
+
+    items.sort(key=rank)
