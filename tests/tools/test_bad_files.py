@@ -3,8 +3,7 @@
 The table `CASES` holds one row per bad input: how to make it from a small
 real model (trained once for the module), and the line the tools print
 (after their name). Each tool runs every row in one process, as a user runs
-it but with flags parsed again per row: this module is also that driver
-(`python -m tests.tools.test_bad_files <tool> <plan.json> <results.json>`),
+it but with flags parsed again per row (`tests/helpers/tool_driver.py`),
 which captures each row's file descriptors 1 and 2, so TensorFlow's own
 output would show too. Only `--verbose` lets TensorFlow's logs through, and
 the environment does not set TF_CPP_MIN_LOG_LEVEL, as a user's does not.
@@ -12,22 +11,14 @@ the environment does not set TF_CPP_MIN_LOG_LEVEL, as a user's does not.
 
 import collections.abc
 import dataclasses
-import functools
-import gc
-import importlib.util
-import json
 import os
-import resource
 import shutil
-import subprocess
-import sys
-import tempfile
-import traceback
 
 import numpy as np
 import pytest
 
-from tests.conftest import GOLDEN_DIR, ROOT, project_env
+from tests.conftest import GOLDEN_DIR, ROOT
+from tests.helpers.tool_driver import run_rows
 
 TOOLS = {'strip': ROOT / 'tools' / 'strip_pruning_vars.py',
          'inspect': ROOT / 'tools' / 'inspect_sparsity.py'}
@@ -269,23 +260,6 @@ def _tree(directory):
                   if not path.relative_to(directory).parts[0].startswith('out_'))
 
 
-def _run_driver(tool, plan, work_dir):
-    """The results of one driver process running `plan` through `tool`."""
-    plan_path = work_dir / f'plan_{tool}.json'
-    results_path = work_dir / f'results_{tool}.json'
-    plan_path.write_text(json.dumps(plan))
-    env = project_env()
-    env.pop('TF_CPP_MIN_LOG_LEVEL', None)  # the tests' own, not a user's
-    driver = subprocess.run(
-        [sys.executable, '-m', 'tests.tools.test_bad_files',
-         str(TOOLS[tool]), str(plan_path), str(results_path)],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
-    assert driver.returncode == 0, driver.stderr[-3000:]
-    results = json.loads(results_path.read_text())
-    assert results['at_exit'] == ''
-    return {row['name']: row for row in results['rows']}
-
-
 @pytest.fixture(scope='module')
 def results(base, tmp_path_factory):
     """`{(tool, case name): (result, input path, output directory)}` from
@@ -306,7 +280,7 @@ def results(base, tmp_path_factory):
                                outs[case.name], base),
                  'file_size_limit': case.file_size_limit} for case in cases]
         before = _tree(cases_dir)
-        rows = _run_driver(tool, plan, cases_dir.parent)
+        rows = run_rows(TOOLS[tool], plan, cases_dir.parent)
         assert _tree(cases_dir) == before
         for case in cases:
             found[tool, case.name] = (rows[case.name], inputs[case.name],
@@ -328,92 +302,3 @@ def test_bad_file_is_one_line_exit_2_and_nothing_written(
     # No output and no temporary: bad input found before writing leaves no
     # output directory; a write that failed, an empty one.
     assert not out.exists() or not list(out.iterdir())
-
-
-# The driver: runs a tool's `main` on each row of a plan, in this process.
-
-
-def _load_tool(path):
-    spec = importlib.util.spec_from_file_location('tool_under_test', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)  # defines its flags; sets TF's log level
-    return module
-
-
-def _run_captured(function):
-    """`function()`'s return value (or exit status) and what it wrote on file
-    descriptors 1 and 2, TensorFlow's C++ logs included."""
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        sys.stdout.flush()
-        sys.stderr.flush()
-        saved = os.dup(1), os.dup(2)
-        os.dup2(out.fileno(), 1)
-        os.dup2(err.fileno(), 2)
-        try:
-            returncode = function()
-        except SystemExit as error:
-            returncode = error.code
-        except Exception:  # pylint: disable=broad-except
-            traceback.print_exc()  # what a user would see; status 1
-            returncode = 1
-        finally:
-            sys.stdout.flush()
-            sys.stderr.flush()
-            os.dup2(saved[0], 1)
-            os.dup2(saved[1], 2)
-            os.close(saved[0])
-            os.close(saved[1])
-        outputs = []
-        for file in (out, err):
-            file.seek(0)
-            outputs.append(file.read().decode(errors='replace'))
-    return returncode, outputs
-
-
-def _with_file_size_limit(limit, function):
-    """`function` run with writes beyond `limit` bytes failing (EFBIG:
-    Python ignores SIGXFSZ), as on a full disk."""
-    if limit is None:
-        return function
-
-    def limited():
-        soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
-        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, hard))
-        try:
-            return function()
-        finally:
-            resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
-    return limited
-
-
-def _drive(tool_path, plan_path, results_path):
-    # The tool reads sys.argv at import, for --verbose.
-    sys.argv = [tool_path]
-    tool = _load_tool(tool_path)
-    from absl import app, flags  # pylint: disable=import-outside-toplevel
-
-    def run_plan(argv):
-        del argv
-        with open(plan_path) as file:
-            plan = json.load(file)
-        results = []
-        for row in plan:
-            flags.FLAGS.unparse_flags()
-            argv = flags.FLAGS([tool_path, *row['args']])
-            returncode, (stdout, stderr) = _run_captured(
-                _with_file_size_limit(row['file_size_limit'],
-                                      functools.partial(tool.main, argv)))
-            results.append({'name': row['name'], 'returncode': returncode,
-                            'stdout': stdout, 'stderr': stderr})
-        # Deleted objects' warnings (a checkpoint's unrestored values, say)
-        # print when they are collected: at the latest, as the process ends.
-        _, at_exit = _run_captured(gc.collect)
-        with open(results_path, 'w') as file:
-            json.dump({'rows': results, 'at_exit': ''.join(at_exit)}, file)
-
-    # As the tool runs: absl's logging set up by app.run.
-    app.run(run_plan, argv=[tool_path])
-
-
-if __name__ == '__main__':
-    _drive(*sys.argv[1:])

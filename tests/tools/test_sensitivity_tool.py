@@ -1,7 +1,6 @@
 """tools/sensitivity_scan.py, run as users run it, on a tiny trained CNN.
 
-Every row runs in one process of `tests/tools/test_bad_files`' driver
-(`python -m tests.tools.test_bad_files <tool> <plan> <results>`), which runs
+Every row runs in one process (`tests/helpers/tool_driver.py`), which runs
 the tool's `main` per row, as a user runs it, capturing its file
 descriptors 1 and 2 (TensorFlow's own output would show too). The rows'
 figures are checked against the library run here, in the test's process.
@@ -10,15 +9,14 @@ figures are checked against the library run here, in the test's process.
 import importlib.util
 import json
 import shlex
-import subprocess
-import sys
 
 import keras
 import numpy as np
 import pytest
 
 import tf_prune
-from tests.conftest import ROOT, project_env
+from tests.conftest import ROOT
+from tests.helpers.tool_driver import run_rows
 from tf_prune import sensitivity
 
 TOOL = ROOT / 'tools' / 'sensitivity_scan.py'
@@ -106,29 +104,17 @@ ALTERED_METRIC = 0.125
 
 
 def _run_driver(root, rows):
-    plan = [{'name': name,
-             'args': [arg.format(root=root, out=root / f'out_{name}')
-                      for arg in args], 'file_size_limit': None}
-            for name, args in rows]
-    plan_path, results_path = root / 'plan.json', root / 'results.json'
-    plan_path.write_text(json.dumps(plan))
-    env = project_env()
-    env.pop('TF_CPP_MIN_LOG_LEVEL', None)  # the tests' own, not a user's
-    driver = subprocess.run(
-        [sys.executable, '-m', 'tests.tools.test_bad_files', str(TOOL),
-         str(plan_path), str(results_path)],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
-    assert driver.returncode == 0, driver.stderr[-3000:]
-    results = json.loads(results_path.read_text())
-    assert results['at_exit'] == ''
-    return {row['name']: row for row in results['rows']}
+    return run_rows(TOOL, [
+        (name, [arg.format(root=root, out=root / f'out_{name}')
+                for arg in args]) for name, args in rows], root)
 
 
 def _tree(directory):
     return sorted((str(p.relative_to(directory)),
                    p.read_bytes() if p.is_file() else None)
                   for p in directory.rglob('*')
-                  if p.name not in ('plan.json', 'results.json'))
+                  if p.name not in ('plan_sensitivity_scan.json',
+                                    'results_sensitivity_scan.json'))
 
 
 @pytest.fixture(scope='module')

@@ -2,24 +2,22 @@
 the shrunk model in every format, and `inspect_sparsity --pruned` reports
 its channels, parameters and FLOPs against the pruned model's.
 
-Each tool runs all its rows in one process of `tests/tools/test_bad_files`'
-driver (`python -m tests.tools.test_bad_files <tool> <plan> <results>`),
+Each tool runs all its rows in one process (`tests/helpers/tool_driver.py`),
 which runs the tool's `main` per row, as a user runs it, capturing its
 file descriptors 1 and 2: a row prints its lines and nothing of
 TensorFlow's.
 """
 
 import json
-import subprocess
-import sys
 
 import keras
 import numpy as np
 import pytest
 
 import tf_prune
-from tests.conftest import GOLDEN_DIR, ROOT, project_env
+from tests.conftest import GOLDEN_DIR, ROOT
 from tests.helpers.load_plain import run_tflite
+from tests.helpers.tool_driver import run_rows
 from tf_prune import structured
 
 TOOLS = {'strip': ROOT / 'tools' / 'strip_pruning_vars.py',
@@ -80,24 +78,11 @@ INSPECT_ROWS = [
 
 def _run_rows(tool, rows, root):
     """`{row name: result}` of one driver process running `rows`."""
-    plan = [{'name': name,
-             'args': [arg.format(root=root, out=root / f'out_{tool}_{name}')
-                      for arg in args]
-             + ([f'--output_dir={root / f"out_{tool}_{name}"}']
-                if tool == 'strip' else []),
-             'file_size_limit': None} for name, args in rows]
-    plan_path, results_path = root / f'plan_{tool}.json', root / f'{tool}.json'
-    plan_path.write_text(json.dumps(plan))
-    env = project_env()
-    env.pop('TF_CPP_MIN_LOG_LEVEL', None)  # the tests' own, not a user's
-    driver = subprocess.run(
-        [sys.executable, '-m', 'tests.tools.test_bad_files', str(TOOLS[tool]),
-         str(plan_path), str(results_path)],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
-    assert driver.returncode == 0, driver.stderr[-3000:]
-    results = json.loads(results_path.read_text())
-    assert results['at_exit'] == ''
-    return {row['name']: row for row in results['rows']}
+    return run_rows(TOOLS[tool], [
+        (name, [arg.format(root=root, out=root / f'out_{tool}_{name}')
+                for arg in args]
+         + ([f'--output_dir={root / f"out_{tool}_{name}"}']
+            if tool == 'strip' else [])) for name, args in rows], root)
 
 
 @pytest.fixture(scope='module')
