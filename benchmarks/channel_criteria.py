@@ -2,10 +2,11 @@ r"""Channel criteria against each other, and against a random ranking and
 other schedules, on the ResNet of examples/fashion_mnist_channels.py.
 
 The model is that example's `resnet()`, on Fashion-MNIST, with its training:
-`--epochs` minus `--prune_epochs` epochs dense (Adam, 1e-3), then
-`--prune_epochs` epochs of pruning and fine-tuning with a fresh Adam whose
-rate decays from 1e-3 to 0 (cosine). The example's flags set it (importing
-the example defines them): `--epochs`, `--prune_epochs`, `--batch_size`,
+`--epochs` minus `--prune_epochs` epochs dense (Adam at a constant
+`--learning_rate`), then `--prune_epochs` epochs of pruning and fine-tuning
+with a fresh Adam whose rate decays from `--learning_rate` to 0 (cosine).
+The example's flags set it (importing the example defines them):
+`--widths`, `--learning_rate`, `--epochs`, `--prune_epochs`, `--batch_size`,
 `--seed`, `--train_examples`, `--data_dir`, and `--pruning_hparams`, whose
 schedule every gradual run uses (its `channel_criterion`, `bn_l1_penalty`
 and `target_sparsity` are replaced per run).
@@ -27,9 +28,11 @@ pruned run. For each channel sparsity in `--sparsities`:
   the target before the phase, `tf_prune.prune(..., one_shot=True)`, then
   fine-tuned for all of it), `short` (the schedule ending at half its
   `sparsity_function_end_step`, updates twice as often), `late` (ending at
-  90% of the phase, about as many updates); and l1 on the example's schedule
-  with another shuffling seed of the phase, which measures the noise of one
-  run.
+  90% of the phase, about as many updates, masks updated to its end),
+  `updated to the end` (the example's schedule with `end_pruning_step=-1`:
+  masks may still change after they reach the target); and l1 on the
+  example's schedule with another shuffling seed of the phase, which
+  measures the noise of one run.
 
 Per run: test accuracy of the shrunk model (10,000 images), parameters and
 FLOPs (`tf_prune.structured.cost`) of the shrunk model, the fraction of
@@ -147,9 +150,13 @@ def runs(base, sparsities, phase_steps):
             (sparsity, 'schedule', 'l1, late',
              _hparams(base, channel_criterion='l1',
                       sparsity_function_end_step=late_end,
+                      end_pruning_step=-1,
                       pruning_frequency=max(1, round(
                           frequency * late_end / max(end, 1))), **at),
              'callback'),
+            (sparsity, 'schedule', 'l1, updated to the end',
+             _hparams(base, channel_criterion='l1', end_pruning_step=-1,
+                      **at), 'callback'),
             (sparsity, 'noise', 'l1, other shuffle',
              _hparams(base, channel_criterion='l1', **at), 'other_shuffle')]
     return planned
@@ -158,15 +165,17 @@ def runs(base, sparsities, phase_steps):
 def _schedule(hparams, how):
     if how == 'one_shot':
         return 'one-shot, then fine-tuned'
+    updates = ('updated to the end' if hparams.end_pruning_step == -1
+               else f'fixed after step {hparams.end_pruning_step}')
     return (f'gradual to step {hparams.sparsity_function_end_step}, every '
-            f'{hparams.pruning_frequency}')
+            f'{hparams.pruning_frequency}, {updates}')
 
 
-def prune_run(pretrained, hparams, how, train, test):
+def prune_run(pretrained, widths, hparams, how, train, test):
     """One pruned run from the dense phase's weights; its figures."""
     started = time.perf_counter()
     keras.backend.clear_session()
-    dense = example.resnet()
+    dense = example.resnet(widths)
     dense.set_weights(pretrained)
     seed = FLAGS.seed + (OTHER_SHUFFLE if how == 'other_shuffle' else 0)
     callbacks = []
@@ -180,7 +189,8 @@ def prune_run(pretrained, hparams, how, train, test):
         model = tf_prune.prune(dense, hparams)
         callbacks = [tf_prune.PruningCallback(hparams)]
     example.fine_tune(model, train, FLAGS.prune_epochs, FLAGS.batch_size,
-                      seed, callbacks, verbose=0)
+                      seed, callbacks, verbose=0,
+                      learning_rate=FLAGS.learning_rate)
     if callbacks:
         masked = callbacks[0].pruning
     shrunk = tf_prune.shrink(model)
@@ -215,6 +225,7 @@ def main(argv):
         raise app.UsageError('--prune_epochs must be in [1, --epochs]')
     try:
         base = tf_prune.flags.pruning_hparams_from_flags()
+        widths = example.widths_from_flags()
         train, test = example.load_data(FLAGS.data_dir, FLAGS.train_examples)
     except (ValueError, example.support.DataError) as error:
         raise app.UsageError(str(error)) from None
@@ -229,13 +240,16 @@ def main(argv):
     phase_steps = FLAGS.prune_epochs * example.steps_per_epoch(
         train, FLAGS.batch_size)
     dense = example.pretrain(train, dense_epochs, FLAGS.batch_size,
-                             FLAGS.seed, verbose=0)
+                             FLAGS.seed, verbose=0,
+                             widths=widths,
+                             learning_rate=FLAGS.learning_rate)
     pretrained = dense.get_weights()
     images, labels = test
     pretrained_accuracy = example.accuracy(example.predict(dense, images),
                                            labels)
     example.fine_tune(dense, train, FLAGS.prune_epochs, FLAGS.batch_size,
-                      FLAGS.seed, verbose=0)
+                      FLAGS.seed, verbose=0,
+                      learning_rate=FLAGS.learning_rate)
     baseline = {
         'test_accuracy': example.accuracy(example.predict(dense, images),
                                           labels),
@@ -249,7 +263,7 @@ def main(argv):
     rows = []
     for sparsity, kind, label, hparams, how in runs(base, sparsities,
                                                     phase_steps):
-        figures = prune_run(pretrained, hparams, how, train, test)
+        figures = prune_run(pretrained, widths, hparams, how, train, test)
         rows.append({
             'sparsity': sparsity, 'kind': kind, 'label': label,
             'criterion': ('random' if how == 'random'
@@ -266,7 +280,8 @@ def main(argv):
         'load_average_start': [round(v, 2) for v in load_start],
         'load_average_end': [round(v, 2) for v in os.getloadavg()],
         'model': 'resnet() of examples/fashion_mnist_channels.py',
-        'widths': list(example.WIDTHS),
+        'widths': list(widths),
+        'learning_rate': FLAGS.learning_rate,
         'train_examples': len(train[0]), 'test_examples': len(labels),
         'epochs': FLAGS.epochs, 'prune_epochs': FLAGS.prune_epochs,
         'batch_size': FLAGS.batch_size, 'seed': FLAGS.seed,

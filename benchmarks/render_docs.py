@@ -599,9 +599,12 @@ def _channel_criteria(result):
         'random vector per group. At the first sparsity, l1 also runs on '
         'other schedules: one-shot (masked at the target before the phase, '
         'then fine-tuned through it), short (the schedule ending at half its '
-        'end step), late (ending at 90% of the phase); and l1 once more with '
-        'another shuffling seed of the phase, whose difference from the l1 '
-        'run is the noise of a single run.',
+        'end step), late (ending at 90% of the phase, masks updated to its '
+        'end), updated to the end (the example\'s schedule with '
+        '`end_pruning_step=-1`, so masks may still change after they reach '
+        'the target); and l1 once more with another shuffling seed of the '
+        'phase, whose difference from the l1 run is the noise of a single '
+        'run.',
         '']
     if result is None:
         return text + ['No results: `python benchmarks/channel_criteria.py` '
@@ -610,7 +613,9 @@ def _channel_criteria(result):
     load = ', '.join(f'{v:g}' for v in result['load_average_start'])
     return text + [
         f"This run: {result['train_examples']:,} training images, batch "
-        f"{result['batch_size']}, seed {result['seed']}; "
+        f"{result['batch_size']}, seed {result['seed']}, widths "
+        f"{'/'.join(map(str, result['widths']))}, learning rate "
+        f"{result['learning_rate']:g}; "
         f"{result['epochs'] - result['prune_epochs']} dense epochs, then "
         f"{result['prune_epochs']} ({result['phase_steps']:,} steps) of "
         f"pruning and fine-tuning; the example's schedule: "
