@@ -895,6 +895,17 @@ def test_readme_figures_are_the_benchmarks_results():
     for library in ('tf_prune', 'tfmot'):
         ratios = sorted(row(rows, library)['step_ratio'] for rows in runs)
         assert f'{ratios[0]:.3f}x to {ratios[1]:.3f}x' in readme, library
+    sensitivity = json.loads((results / 'sensitivity.json').read_text())
+    words = ' '.join(readme.split())  # the README's lines wrap anywhere
+    for part in sensitivity['parts']:
+        dense, suggested, uniform = part['rows']
+        assert f"{suggested['parameters'] / dense['parameters']:.3f} of" in words
+        for figure in (dense['one_shot_test_accuracy'],
+                       suggested['one_shot_test_accuracy'],
+                       uniform['one_shot_test_accuracy'],
+                       suggested['fine_tuned_test_accuracy'],
+                       uniform['fine_tuned_test_accuracy']):
+            assert f'{figure * 100:.2f}%' in readme, part['part']
 
 
 def _anchor(heading):
