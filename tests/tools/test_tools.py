@@ -1,8 +1,13 @@
 """The command-line tools, run as users run them.
 
-A user's environment does not set TF_CPP_MIN_LOG_LEVEL: each run checks
-that the tool prints its own lines and nothing of TensorFlow's, which only
---verbose lets through.
+Each tool runs all its rows in one process (`tests/helpers/tool_driver.py`),
+which calls the tool's `main` per row as `app.run` does, its flags parsed
+afresh, and captures the row's file descriptors 1 and 2. A user's
+environment does not set TF_CPP_MIN_LOG_LEVEL, nor does the driver's: each
+row checks that the tool prints its own lines and nothing of TensorFlow's,
+which only --verbose lets through. --verbose acts as TensorFlow is
+imported, so its test runs the tools as processes of their own; so does the
+Bazel-built tool's, which is a binary of its own.
 """
 
 import json
@@ -22,6 +27,7 @@ import tf_prune
 from tf_prune.keras.wrapper import find_wrappers
 from tests.conftest import GOLDEN_DIR, ROOT, project_env
 from tests.helpers.load_plain import run_tflite
+from tests.helpers.tool_driver import run_rows
 
 SCHEDULE = ROOT / 'tools' / 'pruning_schedule.py'
 STRIP = ROOT / 'tools' / 'strip_pruning_vars.py'
@@ -39,38 +45,24 @@ def _user_env():
     return env
 
 
-def _tool(tool, *args):
-    return subprocess.run([sys.executable, str(tool), *map(str, args)],
-                          capture_output=True, text=True, timeout=300,
-                          env=_user_env())
-
-
 def _ok(result):
-    """The stdout of a run that succeeded and printed nothing on stderr."""
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert result.stderr == ''
-    return result.stdout
+    """The stdout of a row that succeeded and printed nothing on stderr."""
+    assert result['returncode'] == 0, result['stderr'][-3000:]
+    assert result['stderr'] == ''
+    return result['stdout']
 
 
 def _error_line(result):
-    """The one line a run that failed on bad input printed, on stderr."""
-    assert result.returncode == 2, result.stderr[-3000:]
-    assert result.stdout == ''
-    (line,) = result.stderr.splitlines()
+    """The one line a row that failed on bad input printed, on stderr."""
+    assert result['returncode'] == 2, result['stderr'][-3000:]
+    assert result['stdout'] == ''
+    (line,) = result['stderr'].splitlines()
     return line
 
 
-def test_prints_the_schedule():
-    stdout = _ok(_tool(SCHEDULE, '--pruning_hparams=target_sparsity=0.8,'
-                       'weight_sparsity_map=[conv1:0.4]', '--steps=0,50,100',
-                       '--weights=conv1/kernel,fc/kernel'))
-    lines = stdout.splitlines()
-    assert lines[0].split('\t') == ['step', 'sparsity', 'conv1/kernel', 'fc/kernel']
-    assert lines[-1].split('\t') == ['100', '0.800000', '0.400000', '0.800000']
-    assert len(lines) == 4
-
-
-@pytest.mark.parametrize('flag,message', [
+# pruning_schedule's rows with a bad flag: (flag, message). Each row's name
+# is its flag.
+BAD_SCHEDULE_FLAGS = [
     ('--pruning_hparams=target_sparsty=0.8',
      "--pruning_hparams=target_sparsty=0.8: Unknown hyperparameter "
      "'target_sparsty'; did you mean 'target_sparsity'?"),
@@ -88,66 +80,37 @@ def test_prints_the_schedule():
      '--weights=conv1/kernel,fc/kernel: Multiple matches in '
      'weight_sparsity_map for weight conv1/kernel (conv, conv1); make the '
      'patterns exclusive'),
-])
-def test_bad_schedule_flag_is_one_line_naming_it_and_exit_2(flag, message):
-    spec = ('--pruning_hparams=weight_sparsity_map=[conv:0.5,conv1:0.4]'
-            if flag.startswith('--weights') else '--pruning_hparams=')
-    line = _error_line(_tool(SCHEDULE, spec, flag))
+]
+
+
+@pytest.fixture(scope='module')
+def schedule_runs(tmp_path_factory):
+    """`{row name: result}` of pruning_schedule: the schedule row, then the
+    bad flags."""
+    rows = [('schedule', ['--pruning_hparams=target_sparsity=0.8,'
+                          'weight_sparsity_map=[conv1:0.4]',
+                          '--steps=0,50,100',
+                          '--weights=conv1/kernel,fc/kernel'])]
+    for flag, _ in BAD_SCHEDULE_FLAGS:
+        # Two patterns matching conv1 for the --weights rows to clash on.
+        spec = ('--pruning_hparams=weight_sparsity_map=[conv:0.5,conv1:0.4]'
+                if flag.startswith('--weights') else '--pruning_hparams=')
+        rows.append((flag, [spec, flag]))
+    return run_rows(SCHEDULE, rows, tmp_path_factory.mktemp('schedule'))
+
+
+def test_prints_the_schedule(schedule_runs):
+    lines = _ok(schedule_runs['schedule']).splitlines()
+    assert lines[0].split('\t') == ['step', 'sparsity', 'conv1/kernel', 'fc/kernel']
+    assert lines[-1].split('\t') == ['100', '0.800000', '0.400000', '0.800000']
+    assert len(lines) == 4
+
+
+@pytest.mark.parametrize('flag,message', BAD_SCHEDULE_FLAGS)
+def test_bad_schedule_flag_is_one_line_naming_it_and_exit_2(
+        schedule_runs, flag, message):
+    line = _error_line(schedule_runs[flag])
     assert line == f'pruning_schedule: {message}'
-
-
-def _run_graph_def(path, inputs, input_name, output_name):
-    graph_def = tf.compat.v1.GraphDef()
-    graph_def.ParseFromString(path.read_bytes())
-    graph = tf.Graph()
-    with graph.as_default(), tf.compat.v1.Session(graph=graph) as session:
-        tf.graph_util.import_graph_def(graph_def, name='')
-        return graph_def, session.run(f'{output_name}:0',
-                                      {f'{input_name}:0': inputs})
-
-
-def _check_fixture_output(path):
-    graph_def, outputs = _run_graph_def(
-        path, np.load(FIXTURE / 'input.npy'), 'images', 'probabilities')
-    np.testing.assert_allclose(outputs, np.load(FIXTURE / 'expected_output.npy'),
-                               rtol=0, atol=1e-6)
-    names = {n.name: n.op for n in graph_def.node}
-    manifest = json.loads((FIXTURE / 'manifest.json').read_text())
-    assert all(names[n] == 'Const' for n in manifest['contrib_masked_weight_consts'])
-    assert not [n for n in names if n.endswith(('mask', 'threshold'))]
-    assert not [op for op in names.values() if op in ('VariableV2', 'Assign')]
-
-
-def test_strip_contrib_checkpoint_with_contribs_flags(tmp_path):
-    stdout = _ok(_tool(STRIP, f'--checkpoint_dir={FIXTURE}',
-                       '--output_node_names=probabilities',
-                       f'--output_dir={tmp_path}'))
-    assert stdout == f'Wrote {tmp_path}/pruning_stripped.pb\n'
-    _check_fixture_output(tmp_path / 'pruning_stripped.pb')
-
-
-def test_bazel_built_tool_strips_contrib_checkpoint(tmp_path):
-    bazel = shutil.which('bazel')
-    assert bazel, 'bazel is missing: make test installs bazel-bootstrap'
-    env = dict(_user_env(), PATH=f'{os.path.dirname(sys.executable)}:'
-               f'{os.environ["PATH"]}')
-    build = subprocess.run([bazel, 'build', '//tools:strip_pruning_vars'],
-                           cwd=ROOT, env=env, capture_output=True, text=True,
-                           timeout=600)
-    assert build.returncode == 0, build.stderr[-3000:]
-    # .bazelrc sets opt for build, which test inherits: `bazel test` leaves
-    # bazel-bin where `bazel build` put it.
-    info = subprocess.run([bazel, 'info', 'bazel-bin'], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=300)
-    assert info.stdout.strip().endswith('-opt/bin'), info.stderr[-3000:]
-    env.pop('PYTHONPATH')  # the binary finds tf_prune in its runfiles
-    result = subprocess.run(
-        [str(ROOT / 'bazel-bin' / 'tools' / 'strip_pruning_vars'),
-         f'--checkpoint_dir={FIXTURE}', '--output_node_names=probabilities',
-         f'--output_dir={tmp_path}', '--filename=bazel.pb'],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
-    assert _ok(result) == f'Wrote {tmp_path}/bazel.pb\n'
-    _check_fixture_output(tmp_path / 'bazel.pb')
 
 
 @pytest.fixture(scope='module')
@@ -173,16 +136,253 @@ def keras_inputs(tmp_path_factory):
     return root, x, model(x).numpy()
 
 
-def test_strip_training_directory_to_tflite(keras_inputs, tmp_path):
-    root, x, expected = keras_inputs
-    stdout = _ok(_tool(STRIP, f'--checkpoint_dir={root / "train"}',
-                       '--output_format=tflite', f'--output_dir={tmp_path}'))
-    assert stdout == f'Wrote {tmp_path}/pruning_stripped.tflite\n'
-    outputs = run_tflite(tmp_path / 'pruning_stripped.tflite', x)
-    np.testing.assert_allclose(outputs, expected, rtol=0, atol=1e-5)
+@pytest.fixture(scope='module')
+def half_precision_model():
+    """A pruned model computing in bfloat16."""
+    return tf_prune.prune(keras.Sequential([
+        keras.Input((10,), name='features'),
+        keras.layers.Dense(8, activation='relu', dtype='bfloat16', name='fc1'),
+        keras.layers.Dense(3, dtype='bfloat16', name='logits')]))
 
-    report = json.loads(_ok(_tool(INSPECT, '--json',
-                                  tmp_path / 'pruning_stripped.tflite')))
+
+@pytest.fixture(scope='module')
+def n_of_m_files(tmp_path_factory):
+    """A Conv2D+Dense model as a 2:4-pruned TFLite file (sparse-encoded by
+    the writer), a dense one, and the pruned one's .keras file."""
+    root = tmp_path_factory.mktemp('n_of_m')
+    keras.utils.set_random_seed(4)
+    inputs = keras.Input((6, 6, 8))
+    x = keras.layers.Conv2D(4, 3, name='conv')(inputs)
+    x = keras.layers.Flatten()(x)
+    model = keras.Model(inputs, keras.layers.Dense(3, name='fc')(x))
+    pruned = tf_prune.prune(model, 'nm_sparsity=2:4', one_shot=True)
+    tf_prune.export.tflite(pruned, root / 'pruned.tflite')
+    tf_prune.export.tflite(model, root / 'dense.tflite')
+    pruned.save(root / 'pruned.keras')
+    return root
+
+
+INT8_FROM_TRAINING = ['--checkpoint_dir={keras}/train',
+                      '--output_format=tflite', '--quantize=int8']
+REPRESENTATIVE_CASES = ['missing', 'npz', 'strings', 'scalar', 'no_examples',
+                        'wrong_shape']
+
+# strip_pruning_vars's rows: (name, flags). Each row has a directory of its
+# own, {dir}, holding the input `_make_strip_inputs` makes for it, and
+# writes into {dir}/out (the fixture adds --output_dir). {keras} is
+# keras_inputs' directory.
+STRIP_ROWS = [
+    # Written, then read by the tests.
+    ('contrib_checkpoint', [f'--checkpoint_dir={FIXTURE}',
+                            '--output_node_names=probabilities']),
+    ('training_dir_to_tflite', ['--checkpoint_dir={keras}/train',
+                                '--output_format=tflite']),
+    ('keras_to_keras', ['--model={keras}/pruned.keras',
+                        '--output_format=keras']),
+    ('saved_model_to_saved_model', ['--model={keras}/pruned_saved_model',
+                                    '--output_format=saved_model',
+                                    '--filename=served']),
+    ('quantize_float16', ['--checkpoint_dir={keras}/train',
+                          '--output_format=tflite', '--quantize=float16']),
+    # Stored dense without --sparse_tflite: sparse int8 kernels are refused
+    # (the row int8_sparse).
+    ('quantize_int8', [*INT8_FROM_TRAINING,
+                       '--representative_data={keras}/inputs.npy']),
+    ('half_precision_keras', ['--model={dir}/half.keras',
+                              '--output_format=tflite']),
+    # Bad input: one line, exit 2, nothing written.
+    ('no_checkpoint', ['--checkpoint_dir={dir}',
+                       '--output_node_names=probabilities']),
+    ('corrupt', ['--checkpoint_dir={dir}/corrupt',
+                 '--output_node_names=probabilities']),
+    ('no_such_node', [f'--checkpoint_dir={FIXTURE}',
+                      '--output_node_names=logits']),
+    ('unwritable', [f'--checkpoint_dir={FIXTURE}',
+                    '--output_node_names=probabilities']),
+    ('no_output_nodes', [f'--checkpoint_dir={FIXTURE}']),
+    ('int8_sparse', [*INT8_FROM_TRAINING,
+                     '--representative_data={keras}/inputs.npy',
+                     '--sparse_tflite']),
+    ('float16_calibrated', ['--checkpoint_dir={keras}/train',
+                            '--output_format=tflite', '--quantize=float16',
+                            '--representative_data={keras}/inputs.npy']),
+    *[(f'representative_{case}',
+       [*INT8_FROM_TRAINING, f'--representative_data={{dir}}/{case}.npy'])
+      for case in REPRESENTATIVE_CASES],
+]
+
+
+def _corrupt_copy(path):
+    """The TF1 fixture at `path`, its .index file cut short."""
+    path.mkdir()
+    for source in FIXTURE.iterdir():
+        data = source.read_bytes()
+        if source.name.endswith('.index'):
+            data = data[:100]
+        (path / source.name).write_bytes(data)
+
+
+def _representative_file(case, path):
+    if case == 'npz':  # an archive of arrays, named .npy
+        with open(path, 'wb') as file:
+            np.savez(file, np.zeros((4, 10), np.float32))
+    elif case == 'strings':
+        np.save(path, np.array(['a', 'b']))
+    elif case == 'scalar':
+        np.save(path, np.float32(1))
+    elif case == 'no_examples':
+        np.save(path, np.zeros((0, 10), np.float32))
+    elif case == 'wrong_shape':
+        np.save(path, np.zeros((4, 7), np.float32))
+
+
+def _make_strip_inputs(root, half_precision_model):
+    """Makes each row's directory in `root`, with the input the row
+    names."""
+    for name, _ in STRIP_ROWS:
+        if name != 'unwritable':
+            (root / name).mkdir()
+    # A file: no --output_dir can be made in it, even by the superuser.
+    (root / 'unwritable').write_text('')
+    _corrupt_copy(root / 'corrupt' / 'corrupt')
+    half_precision_model.save(root / 'half_precision_keras' / 'half.keras')
+    for case in REPRESENTATIVE_CASES:
+        _representative_file(case, root / f'representative_{case}' /
+                             f'{case}.npy')
+
+
+@pytest.fixture(scope='module')
+def strip_runs(tmp_path_factory, keras_inputs, half_precision_model):
+    """`{row name: (result, the row's output directory)}` of
+    strip_pruning_vars."""
+    root = tmp_path_factory.mktemp('strip')
+    _make_strip_inputs(root, half_precision_model)
+    results = run_rows(STRIP, [
+        (name, [arg.format(dir=root / name, keras=keras_inputs[0])
+                for arg in args] + [f'--output_dir={root / name / "out"}'])
+        for name, args in STRIP_ROWS], root)
+    return {name: (results[name], root / name / 'out')
+            for name, _ in STRIP_ROWS}
+
+
+def _written(strip_runs, name, filename):
+    """The path row `name` wrote, and said so on stdout, only."""
+    result, output_dir = strip_runs[name]
+    path = output_dir / filename
+    assert _ok(result) == f'Wrote {path}\n'
+    return path
+
+
+def _strip_error_line(strip_runs, name):
+    """The one line row `name` printed; it wrote nothing."""
+    result, output_dir = strip_runs[name]
+    line = _error_line(result)
+    assert not output_dir.exists()
+    return line
+
+
+M_BY_N_USAGE = ("--m_by_n must be N:M with integers 1 <= N < M (N weights "
+                "kept of every M; 2:4 keeps 2 of 4), got ")
+# inspect_sparsity's rows with a bad --m_by_n, on {n_of_m}/pruned.tflite:
+# (name, flags, message).
+BAD_M_BY_N = [
+    ('m_by_n_reversed', ['--m_by_n=4:2'], M_BY_N_USAGE + "'4:2'"),
+    ('m_by_n_not_numbers', ['--m_by_n=x'], M_BY_N_USAGE + "'x'"),
+    ('m_by_n_empty', ['--m_by_n='], M_BY_N_USAGE + "''"),
+    ('m_by_n_with_pruned', ['--m_by_n=2:4', '--pruned={n_of_m}/pruned.keras'],
+     '--m_by_n checks the tensors of the sparsity report, which --pruned '
+     'replaces; drop one of them'),
+]
+# inspect_sparsity's rows: (name, flags). {stripped_tflite} is the TFLite
+# file the strip row training_dir_to_tflite wrote, {keras} keras_inputs'
+# directory, {n_of_m} n_of_m_files'.
+INSPECT_ROWS = [
+    ('stripped_tflite_json', ['--json', '{stripped_tflite}']),
+    ('pruned_keras', ['{keras}/pruned.keras']),
+    ('m_by_n_pruned_tflite', ['--m_by_n=2:4', '{n_of_m}/pruned.tflite']),
+    ('m_by_n_dense_tflite', ['--m_by_n=2:4', '{n_of_m}/dense.tflite']),
+    ('m_by_n_json_keras', ['--m_by_n=1:4', '--json',
+                           '{n_of_m}/pruned.keras']),
+    ('json_keras', ['--json', '{n_of_m}/pruned.keras']),
+    *[(name, [*flags, '{n_of_m}/pruned.tflite'])
+      for name, flags, _ in BAD_M_BY_N],
+]
+
+
+@pytest.fixture(scope='module')
+def inspect_runs(tmp_path_factory, strip_runs, keras_inputs, n_of_m_files):
+    """`{row name: result}` of inspect_sparsity, all its rows in one
+    process: after strip_pruning_vars, which writes a file it reads."""
+    paths = {'stripped_tflite': strip_runs['training_dir_to_tflite'][1]
+             / 'pruning_stripped.tflite',
+             'keras': keras_inputs[0], 'n_of_m': n_of_m_files}
+    return run_rows(INSPECT, [
+        (name, [arg.format(**paths) for arg in args])
+        for name, args in INSPECT_ROWS], tmp_path_factory.mktemp('inspect'))
+
+
+def _run_graph_def(path, inputs, input_name, output_name):
+    graph_def = tf.compat.v1.GraphDef()
+    graph_def.ParseFromString(path.read_bytes())
+    graph = tf.Graph()
+    with graph.as_default(), tf.compat.v1.Session(graph=graph) as session:
+        tf.graph_util.import_graph_def(graph_def, name='')
+        return graph_def, session.run(f'{output_name}:0',
+                                      {f'{input_name}:0': inputs})
+
+
+def _check_fixture_output(path):
+    graph_def, outputs = _run_graph_def(
+        path, np.load(FIXTURE / 'input.npy'), 'images', 'probabilities')
+    np.testing.assert_allclose(outputs, np.load(FIXTURE / 'expected_output.npy'),
+                               rtol=0, atol=1e-6)
+    names = {n.name: n.op for n in graph_def.node}
+    manifest = json.loads((FIXTURE / 'manifest.json').read_text())
+    assert all(names[n] == 'Const' for n in manifest['contrib_masked_weight_consts'])
+    assert not [n for n in names if n.endswith(('mask', 'threshold'))]
+    assert not [op for op in names.values() if op in ('VariableV2', 'Assign')]
+
+
+def test_strip_contrib_checkpoint_with_contribs_flags(strip_runs):
+    _check_fixture_output(_written(strip_runs, 'contrib_checkpoint',
+                                   'pruning_stripped.pb'))
+
+
+def test_bazel_built_tool_strips_contrib_checkpoint(tmp_path):
+    bazel = shutil.which('bazel')
+    assert bazel, 'bazel is missing: make test installs bazel-bootstrap'
+    env = dict(_user_env(), PATH=f'{os.path.dirname(sys.executable)}:'
+               f'{os.environ["PATH"]}')
+    build = subprocess.run([bazel, 'build', '//tools:strip_pruning_vars'],
+                           cwd=ROOT, env=env, capture_output=True, text=True,
+                           timeout=600)
+    assert build.returncode == 0, build.stderr[-3000:]
+    # .bazelrc sets opt for build, which test inherits: `bazel test` leaves
+    # bazel-bin where `bazel build` put it.
+    info = subprocess.run([bazel, 'info', 'bazel-bin'], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert info.stdout.strip().endswith('-opt/bin'), info.stderr[-3000:]
+    env.pop('PYTHONPATH')  # the binary finds tf_prune in its runfiles
+    result = subprocess.run(
+        [str(ROOT / 'bazel-bin' / 'tools' / 'strip_pruning_vars'),
+         f'--checkpoint_dir={FIXTURE}', '--output_node_names=probabilities',
+         f'--output_dir={tmp_path}', '--filename=bazel.pb'],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stderr == ''
+    assert result.stdout == f'Wrote {tmp_path}/bazel.pb\n'
+    _check_fixture_output(tmp_path / 'bazel.pb')
+
+
+def test_strip_training_directory_to_tflite(
+        keras_inputs, strip_runs, inspect_runs):
+    _, x, expected = keras_inputs
+    path = _written(strip_runs, 'training_dir_to_tflite',
+                    'pruning_stripped.tflite')
+    np.testing.assert_allclose(run_tflite(path, x), expected, rtol=0,
+                               atol=1e-5)
+
+    report = json.loads(_ok(inspect_runs['stripped_tflite_json']))
     kernels = [t for t in report['tensors'] if t['shape'] == [32, 10]
                or t['shape'] == [3, 32]]
     assert len(kernels) == 2  # TFLite stores Dense kernels transposed
@@ -191,62 +391,27 @@ def test_strip_training_directory_to_tflite(keras_inputs, tmp_path):
 
 
 def test_strip_keras_file_to_keras_and_saved_model_to_saved_model(
-        keras_inputs, tmp_path):
-    root, x, expected = keras_inputs
-    stdout = _ok(_tool(STRIP, f'--model={root / "pruned.keras"}',
-                       '--output_format=keras', f'--output_dir={tmp_path}'))
-    assert stdout == f'Wrote {tmp_path}/pruning_stripped.keras\n'
-    stripped = keras.models.load_model(tmp_path / 'pruning_stripped.keras')
+        keras_inputs, strip_runs, inspect_runs):
+    _, x, expected = keras_inputs
+    stripped = keras.models.load_model(_written(
+        strip_runs, 'keras_to_keras', 'pruning_stripped.keras'))
     assert not find_wrappers(stripped)
     np.testing.assert_allclose(stripped(x).numpy(), expected, rtol=0, atol=1e-6)
 
-    stdout = _ok(_tool(STRIP, f'--model={root / "pruned_saved_model"}',
-                       '--output_format=saved_model',
-                       f'--output_dir={tmp_path}', '--filename=served'))
-    assert stdout == f'Wrote {tmp_path}/served\n'
-    serve = tf.saved_model.load(str(tmp_path / 'served')).signatures[
+    serve = tf.saved_model.load(str(_written(
+        strip_runs, 'saved_model_to_saved_model', 'served'))).signatures[
         'serving_default']
     (outputs,) = serve(features=tf.constant(x)).values()
     np.testing.assert_allclose(outputs.numpy(), expected, rtol=0, atol=1e-5)
 
-    lines = _ok(_tool(INSPECT, root / 'pruned.keras')).splitlines()
+    lines = _ok(inspect_runs['pruned_keras']).splitlines()
     assert lines[0].split() == ['tensor', 'shape', 'non-zeros', 'sparsity']
     assert [line.split()[0] for line in lines[1:]] == [
         'fc1/kernel', 'fc1/bias', 'logits/kernel', 'logits/bias', 'total']
     assert lines[1].split()[-1] == '0.8000'
 
 
-def _corrupt_copy(tmp_path):
-    corrupt = tmp_path / 'corrupt'
-    corrupt.mkdir()
-    for path in FIXTURE.iterdir():
-        data = path.read_bytes()
-        if path.name.endswith('.index'):
-            data = data[:100]
-        (corrupt / path.name).write_bytes(data)
-    return corrupt
-
-
-def _bad_input_args(case, tmp_path):
-    """Flags for one bad input, and the output directory they name."""
-    output_dir = tmp_path / 'out'
-    if case == 'no_checkpoint':
-        args = [f'--checkpoint_dir={tmp_path}', '--output_node_names=probabilities']
-    elif case == 'corrupt':
-        args = [f'--checkpoint_dir={_corrupt_copy(tmp_path)}',
-                '--output_node_names=probabilities']
-    elif case == 'no_such_node':
-        args = [f'--checkpoint_dir={FIXTURE}', '--output_node_names=logits']
-    elif case == 'unwritable':
-        (tmp_path / 'a_file').write_text('')
-        output_dir = tmp_path / 'a_file' / 'out'  # unwritable even for root
-        args = [f'--checkpoint_dir={FIXTURE}', '--output_node_names=probabilities']
-    else:
-        args = [f'--checkpoint_dir={FIXTURE}']
-    return args + [f'--output_dir={output_dir}'], output_dir
-
-
-@pytest.mark.parametrize('case,expected', [
+@pytest.mark.parametrize('name,expected', [
     ('no_checkpoint', 'no checkpoint in'),
     ('corrupt', 'is unreadable'),
     ('no_such_node', "no node 'logits' in the graph; nodes no other node "
@@ -254,21 +419,9 @@ def _bad_input_args(case, tmp_path):
     ('unwritable', 'cannot create --output_dir='),
     ('no_output_nodes', 'needs --output_node_names'),
 ])
-def test_bad_input_is_one_line_exit_2_and_no_file(tmp_path, case, expected):
-    args, output_dir = _bad_input_args(case, tmp_path)
-    line = _error_line(_tool(STRIP, *args))
+def test_bad_input_is_one_line_exit_2_and_no_file(strip_runs, name, expected):
+    line = _strip_error_line(strip_runs, name)
     assert line.startswith('strip_pruning_vars: ') and expected in line
-    assert not output_dir.is_dir() or not list(output_dir.iterdir())
-
-
-def _quantize_args(root, quantize, tmp_path):
-    args = [f'--checkpoint_dir={root / "train"}', '--output_format=tflite',
-            f'--quantize={quantize}', f'--output_dir={tmp_path}']
-    if quantize == 'int8':
-        # Stored dense without --sparse_tflite: sparse int8 kernels are
-        # refused (the next test).
-        args.append(f'--representative_data={root / "inputs.npy"}')
-    return args
 
 
 # TF's MLIR quantizer writes this debug line to file descriptor 2 itself
@@ -280,34 +433,40 @@ QUANTIZER_DEBUG_LINE = re.compile(
 
 
 @pytest.mark.parametrize('quantize', ['float16', 'int8'])
-def test_strip_to_quantized_tflite(keras_inputs, tmp_path, quantize):
-    root, x, expected = keras_inputs
-    result = _tool(STRIP, *_quantize_args(root, quantize, tmp_path))
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert result.stdout == f'Wrote {tmp_path}/pruning_stripped.tflite\n'
-    assert QUANTIZER_DEBUG_LINE.sub('', result.stderr) == ''
-    error = np.abs(run_tflite(tmp_path / 'pruning_stripped.tflite', x)
-                   - expected).max()
+def test_strip_to_quantized_tflite(keras_inputs, strip_runs, quantize):
+    _, x, expected = keras_inputs
+    result, output_dir = strip_runs[f'quantize_{quantize}']
+    assert result['returncode'] == 0, result['stderr'][-3000:]
+    path = output_dir / 'pruning_stripped.tflite'
+    assert result['stdout'] == f'Wrote {path}\n'
+    assert QUANTIZER_DEBUG_LINE.sub('', result['stderr']) == ''
+    error = np.abs(run_tflite(path, x) - expected).max()
     assert error <= 0.02 * np.ptp(expected)
 
 
-@pytest.mark.parametrize('quantize,sparse,expected', [
-    ('int8', ['--sparse_tflite'],
+@pytest.mark.parametrize('name,expected', [
+    ('int8_sparse',
      "--quantize='int8' with sparse=True writes sparse int8 kernels"),
-    ('float16', [], '--representative_data calibrates --quantize=int8 only'),
+    ('float16_calibrated',
+     '--representative_data calibrates --quantize=int8 only'),
 ])
 def test_quantize_options_it_cannot_honour_are_one_line(
-        keras_inputs, tmp_path, quantize, sparse, expected):
-    root, _, _ = keras_inputs
-    line = _error_line(_tool(
-        STRIP, f'--checkpoint_dir={root / "train"}', '--output_format=tflite',
-        f'--quantize={quantize}', f'--representative_data={root / "inputs.npy"}',
-        *sparse, f'--output_dir={tmp_path / "out"}'))
+        strip_runs, name, expected):
+    line = _strip_error_line(strip_runs, name)
     assert line.startswith(f'strip_pruning_vars: {expected}'), line
-    assert not (tmp_path / 'out').exists()
+
+
+def _tool(tool, *args):
+    """`tool` run as a process of its own."""
+    return subprocess.run([sys.executable, str(tool), *map(str, args)],
+                          capture_output=True, text=True, timeout=300,
+                          env=_user_env())
 
 
 def test_verbose_lets_tensorflows_logs_through(keras_inputs, tmp_path):
+    # Each tool in a process of its own: a tool finds --verbose in sys.argv
+    # as it imports TensorFlow, which reads its C++ log level only then (the
+    # driver imports the tools without it).
     root, _, _ = keras_inputs
     result = _tool(STRIP, f'--model={root / "pruned_saved_model"}',
                    '--output_format=tflite', f'--output_dir={tmp_path}',
@@ -328,22 +487,6 @@ def test_verbose_lets_tensorflows_logs_through(keras_inputs, tmp_path):
     assert result.stdout == 'step\tsparsity\n0\t0.000000\n'
 
 
-def _representative_file(case, tmp_path):
-    path = tmp_path / f'{case}.npy'
-    if case == 'npz':  # an archive of arrays, named .npy
-        with open(path, 'wb') as file:
-            np.savez(file, np.zeros((4, 10), np.float32))
-    elif case == 'strings':
-        np.save(path, np.array(['a', 'b']))
-    elif case == 'scalar':
-        np.save(path, np.float32(1))
-    elif case == 'no_examples':
-        np.save(path, np.zeros((0, 10), np.float32))
-    elif case == 'wrong_shape':
-        np.save(path, np.zeros((4, 7), np.float32))
-    return path
-
-
 @pytest.mark.parametrize('case,expected', [
     ('missing', 'missing.npy is not a readable .npy file'),
     ('npz', 'npz.npy is not a readable .npy file'),
@@ -354,16 +497,10 @@ def _representative_file(case, tmp_path):
     ('wrong_shape', 'holds examples of shape (7,); the model takes (10,)'),
 ])
 def test_bad_representative_data_is_one_line_naming_the_flag(
-        keras_inputs, tmp_path, case, expected):
-    root, _, _ = keras_inputs
-    path = _representative_file(case, tmp_path)
-    line = _error_line(_tool(
-        STRIP, f'--checkpoint_dir={root / "train"}', '--output_format=tflite',
-        '--quantize=int8', f'--representative_data={path}',
-        f'--output_dir={tmp_path / "out"}'))
+        strip_runs, case, expected):
+    line = _strip_error_line(strip_runs, f'representative_{case}')
     assert line.startswith('strip_pruning_vars: --representative_data')
     assert expected in line
-    assert not (tmp_path / 'out').exists()
 
 
 def test_tflite_files_are_run_by_litert():
@@ -382,39 +519,17 @@ def test_tflite_files_are_run_by_litert():
                for text in runners)
 
 
-def test_half_precision_keras_file_strips_to_a_float32_tflite(tmp_path):
+def test_half_precision_keras_file_strips_to_a_float32_tflite(
+        strip_runs, half_precision_model):
     # TFLite's builtin kernels compute in neither half type: the file
     # computes in float32 what the model computes in bfloat16.
-    model = tf_prune.prune(keras.Sequential([
-        keras.Input((10,), name='features'),
-        keras.layers.Dense(8, activation='relu', dtype='bfloat16', name='fc1'),
-        keras.layers.Dense(3, dtype='bfloat16', name='logits')]))
-    model.save(tmp_path / 'half.keras')
-    stdout = _ok(_tool(STRIP, f'--model={tmp_path / "half.keras"}',
-                       '--output_format=tflite', f'--output_dir={tmp_path}'))
-    assert stdout == f'Wrote {tmp_path}/pruning_stripped.tflite\n'
+    path = _written(strip_runs, 'half_precision_keras',
+                    'pruning_stripped.tflite')
     x = np.random.default_rng(0).standard_normal((4, 10)).astype(np.float32)
-    expected = np.asarray(model(x), np.float32)
-    outputs = run_tflite(tmp_path / 'pruning_stripped.tflite', x)
+    expected = np.asarray(half_precision_model(x), np.float32)
+    outputs = run_tflite(path, x)
     assert outputs.dtype == np.float32
     assert np.abs(outputs - expected).max() <= 0.02 * np.ptp(expected)
-
-
-@pytest.fixture(scope='module')
-def n_of_m_files(tmp_path_factory):
-    """A Conv2D+Dense model as a 2:4-pruned TFLite file (sparse-encoded by
-    the writer), a dense one, and the pruned one's .keras file."""
-    root = tmp_path_factory.mktemp('n_of_m')
-    keras.utils.set_random_seed(4)
-    inputs = keras.Input((6, 6, 8))
-    x = keras.layers.Conv2D(4, 3, name='conv')(inputs)
-    x = keras.layers.Flatten()(x)
-    model = keras.Model(inputs, keras.layers.Dense(3, name='fc')(x))
-    pruned = tf_prune.prune(model, 'nm_sparsity=2:4', one_shot=True)
-    tf_prune.export.tflite(pruned, root / 'pruned.tflite')
-    tf_prune.export.tflite(model, root / 'dense.tflite')
-    pruned.save(root / 'pruned.keras')
-    return root
 
 
 def _m_by_n_column(stdout):
@@ -426,41 +541,29 @@ def _m_by_n_column(stdout):
 
 @pytest.mark.parametrize('name, expected', [
     ('pruned', 'yes'), ('dense', 'no')])
-def test_m_by_n_checks_a_tflite_files_kernels(n_of_m_files, name, expected):
-    column, total = _m_by_n_column(_ok(_tool(
-        INSPECT, '--m_by_n=2:4', n_of_m_files / f'{name}.tflite')))
+def test_m_by_n_checks_a_tflite_files_kernels(inspect_runs, name, expected):
+    column, total = _m_by_n_column(_ok(
+        inspect_runs[f'm_by_n_{name}_tflite']))
     # TFLite's layouts: Conv2D [out, h, w, in], FullyConnected [out, in].
     assert column['4x3x3x8'] == column['3x64'] == total == expected
     assert [value for shape, value in column.items()
             if 'x' not in shape] == ['-']  # the bias
 
 
-def test_m_by_n_in_json_and_on_a_keras_file(n_of_m_files):
-    report = json.loads(_ok(_tool(INSPECT, '--m_by_n=1:4', '--json',
-                                  n_of_m_files / 'pruned.keras')))
+def test_m_by_n_in_json_and_on_a_keras_file(inspect_runs):
+    report = json.loads(_ok(inspect_runs['m_by_n_json_keras']))
     assert report['m_by_n'] == '1:4'
     checks = {tuple(t['shape']): t['m_by_n'] for t in report['tensors']}
     # Keras layouts: Conv2D [h, w, in, out], Dense [in, out]; 2 of 4 kept.
     assert checks == {(3, 3, 8, 4): False, (4,): None, (64, 3): False,
                       (3,): None}
     assert report['total']['m_by_n'] is False
-    plain = json.loads(_ok(_tool(INSPECT, '--json',
-                                 n_of_m_files / 'pruned.keras')))
+    plain = json.loads(_ok(inspect_runs['json_keras']))
     assert 'm_by_n' not in plain and 'm_by_n' not in plain['total']
 
 
-@pytest.mark.parametrize('flags, message', [
-    (['--m_by_n=4:2'], "--m_by_n must be N:M with integers 1 <= N < M (N "
-     "weights kept of every M; 2:4 keeps 2 of 4), got '4:2'"),
-    (['--m_by_n=x'], "--m_by_n must be N:M with integers 1 <= N < M (N "
-     "weights kept of every M; 2:4 keeps 2 of 4), got 'x'"),
-    (['--m_by_n='], "--m_by_n must be N:M with integers 1 <= N < M (N "
-     "weights kept of every M; 2:4 keeps 2 of 4), got ''"),
-    (['--m_by_n=2:4', '--pruned={root}/pruned.keras'],
-     '--m_by_n checks the tensors of the sparsity report, which --pruned '
-     'replaces; drop one of them'),
-])
-def test_bad_m_by_n_is_one_line_and_exit_2(n_of_m_files, flags, message):
-    flags = [flag.format(root=n_of_m_files) for flag in flags]
-    line = _error_line(_tool(INSPECT, *flags, n_of_m_files / 'pruned.tflite'))
+@pytest.mark.parametrize('name, message',
+                         [(name, message) for name, _, message in BAD_M_BY_N])
+def test_bad_m_by_n_is_one_line_and_exit_2(inspect_runs, name, message):
+    line = _error_line(inspect_runs[name])
     assert line == f'inspect_sparsity: {message}'
