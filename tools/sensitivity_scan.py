@@ -32,10 +32,10 @@ structure, criterion and sparsities) continues it: an interrupted scan
 resumes where it stopped, and a finished one is reused, so a second run
 with another --max_drop only suggests.
 
-Bad input (a missing or unreadable model, data that does not fit the
-model, nothing to prune, bad sparsities) prints one line on stderr and
-exits with status 2, writing nothing. TensorFlow's own logs and warnings
-show with --verbose.
+Bad input (a missing or unreadable model or data file, data that does not
+fit the model, nothing to prune or to score with --criterion, bad
+sparsities) prints one line on stderr and exits with status 2, writing
+nothing. TensorFlow's own logs and warnings show with --verbose.
 """
 
 import dataclasses
@@ -382,7 +382,7 @@ def _prepare():
     _check_fits(model, x, y)
     hparams = hparams_lib.as_hparams(
         f'structure={FLAGS.structure},channel_criterion={FLAGS.criterion}')
-    units = units_of(model, hparams)  # ValueError: nothing to prune
+    units = units_of(model, hparams)  # ValueError: nothing to prune or score
     evaluate = sensitivity.accuracy(x, y)
     base = _base_metric(evaluate, model)
     done = 0

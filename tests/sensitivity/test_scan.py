@@ -2,6 +2,7 @@
 
 import csv
 import json
+import re
 
 import keras
 import numpy as np
@@ -9,6 +10,7 @@ import pytest
 
 import tf_prune
 from tf_prune import sensitivity
+from tf_prune.sensitivity.data import DataError
 from tf_prune.structured import cost
 
 SPARSITIES = (0.25, 0.5, 0.75)
@@ -188,9 +190,30 @@ def test_bad_input_is_refused(trained):
                          criterion='taylor', verbose=0)
     with pytest.raises(ValueError, match='structure must be one of'):
         sensitivity.scan(model, evaluate, (0.5,), structure='block', verbose=0)
+    no_norm = keras.Sequential([keras.Input((3,)), _L.Dense(4, name='d'),
+                                _L.Dense(2, name='out')], name='no_norm')
+    with pytest.raises(ValueError, match=(
+            r'^no_norm has no channel group the bn_scale criterion can score '
+            r'\(.*\); scan with l1 or l2$')):
+        sensitivity.scan(no_norm, lambda m: 1.0, (0.5,), structure='channel',
+                         criterion='bn_scale', verbose=0)
     result = sensitivity.scan(model, evaluate, (0.5,), layers=['d1/kernel'],
                               verbose=0)
     with pytest.raises(ValueError, match='max_drop must be a finite value'):
         sensitivity.suggest(result, -1, model, evaluate)
     with pytest.raises(ValueError, match='objective must be one of'):
         sensitivity.suggest(result, 0.01, model, evaluate, objective='speed')
+    without_flops = sensitivity.ScanResult(**{**vars(result), 'flops': None})
+    with pytest.raises(ValueError, match='the scan has no FLOPs'):
+        sensitivity.suggest(without_flops, 0.01, model, evaluate,
+                            objective='flops')
+
+
+def test_evaluation_data_must_be_an_npz_archive(tmp_path):
+    path = tmp_path / 'single.npz'
+    with open(path, 'wb') as file:  # np.save would add .npy to the name
+        np.save(file, np.zeros(3))
+    with pytest.raises(DataError, match=re.escape(
+            f'{path} holds a single array, not an .npz archive; save x_test '
+            f'and y_test in it with numpy.savez')):
+        sensitivity.load_evaluation_data(str(path))

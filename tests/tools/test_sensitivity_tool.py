@@ -63,6 +63,15 @@ BAD_ROWS = [
     ('missing_model', ['--model={root}/missing.keras',
                        '--data={root}/data.npz', '--output_dir={out}'],
      '{root}/missing.keras does not exist'),
+    ('corrupt_model', ['--model={root}/corrupt.keras',
+                       '--data={root}/data.npz', '--output_dir={out}'],
+     '{root}/corrupt.keras is not a readable .keras file: it is not a zip '
+     'archive (truncated, or another kind of file)'),
+    # np.load reads a lone .npy array whatever the file's name.
+    ('single_array_data', ['--model={root}/tiny.keras',
+                           '--data={root}/single.npz', '--output_dir={out}'],
+     '{root}/single.npz holds a single array, not an .npz archive; save '
+     'x_test and y_test in it with numpy.savez'),
     ('data_of_another_shape', ['--model={root}/tiny.keras',
                                '--data={root}/wide.npz', '--output_dir={out}'],
      '--data={root}/wide.npz: x_test holds float32 examples of shape '
@@ -78,6 +87,12 @@ BAD_ROWS = [
     ('no_channels', ['--model={root}/nothing.keras', '--data={root}/data.npz',
                      '--structure=channel', '--output_dir={out}'],
      'nothing has no channel that can be removed '),
+    ('bn_scale_without_batch_norm', [
+        '--model={root}/tiny.keras', '--data={root}/data.npz',
+        '--structure=channel', '--criterion=bn_scale', '--output_dir={out}'],
+     'tiny has no channel group the bn_scale criterion can score (it ranks '
+     'channels by the gamma of a BatchNormalization in their group, and no '
+     'group has one); scan with l1 or l2'),
     ('sparsity_above_1', ['--model={root}/tiny.keras',
                           '--data={root}/data.npz', '--sparsities=0.5,1.5',
                           '--output_dir={out}'],
@@ -136,6 +151,9 @@ def runs(tmp_path_factory):
     np.savez(root / 'wide.npz', x_test=np.zeros((20, 8, 9, 1), np.float32),
              y_test=y[:20])
     np.savez(root / 'labels.npz', x_test=x, y_test=np.arange(len(y)) % 10)
+    with open(root / 'single.npz', 'wb') as file:  # np.save adds .npy
+        np.save(file, x)
+    (root / 'corrupt.keras').write_bytes(b'not a zip archive\n')
     spec = ('target_sparsity=0.5,begin_pruning_step=0,pruning_frequency=1,'
             'sparsity_function_end_step=2')
     pruned = tf_prune.prune(model, spec)  # the trained weights, masked

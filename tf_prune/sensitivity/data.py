@@ -9,6 +9,7 @@ as well.
 
 import gzip
 import os
+import zipfile
 
 import numpy as np
 
@@ -114,6 +115,39 @@ def load_fashion_mnist(data_dir=None):
     return tuple(splits)
 
 
+def _read_npz(path):
+    """The arrays `x_test` and `y_test` of an `.npz` file.
+
+    Args:
+      path: the file.
+
+    Returns:
+      `(x_test, y_test)`.
+
+    Raises:
+      DataError: the file is unreadable, is not an `.npz` archive (`np.load`
+        reads a single `.npy` array too, whatever the file's name), or lacks
+        an array.
+    """
+    try:
+        arrays = np.load(path)
+        if not isinstance(arrays, np.lib.npyio.NpzFile):
+            raise DataError(f'{path} holds a single array, not an .npz '
+                            f'archive; save x_test and y_test in it with '
+                            f'numpy.savez')
+        with arrays:
+            missing = sorted({'x_test', 'y_test'} - set(arrays.files))
+            if missing:
+                raise DataError(f'{path} has no {", ".join(missing)}; save '
+                                f'the arrays x_test and y_test in it')
+            return arrays['x_test'], arrays['y_test']
+    except DataError:
+        raise
+    except (OSError, ValueError, zipfile.BadZipFile) as error:
+        raise DataError(f'{path} is not a readable .npz file: '
+                        f'{error}') from None
+
+
 def load_evaluation_data(source, data_dir=None):
     """Test images and labels to score a model on.
 
@@ -137,18 +171,7 @@ def load_evaluation_data(source, data_dir=None):
     if not source.endswith('.npz'):
         raise DataError(f'--data={source}: give fashion_mnist or an .npz file '
                         f'with x_test and y_test')
-    try:
-        with np.load(source) as arrays:
-            missing = sorted({'x_test', 'y_test'} - set(arrays.files))
-            if missing:
-                raise DataError(f'{source} has no {", ".join(missing)}; save '
-                                f'the arrays x_test and y_test in it')
-            x, y = arrays['x_test'], arrays['y_test']
-    except (OSError, ValueError) as error:
-        if isinstance(error, DataError):
-            raise
-        raise DataError(f'{source} is not a readable .npz file: '
-                        f'{error}') from None
+    x, y = _read_npz(source)
     if len(x) != len(y) or not len(x):
         raise DataError(f'{source}: x_test ({len(x)}) and y_test ({len(y)}) '
                         f'must hold the same number of examples, at least one')

@@ -248,6 +248,15 @@ class _ChannelUnits:
         self._plan = channels.ChannelPlan(prune(model, hparams), hparams)
         self._groups = {plan.group.name: plan for plan in self._plan.groups
                         if criteria.can_score(hparams.channel_criterion, plan)}
+        if not self._groups:
+            # Only bn_scale leaves groups unscored: those with no
+            # BatchNormalization. Refused here, before a caller writes
+            # anything.
+            raise ValueError(
+                f'{model.name} has no channel group the '
+                f'{hparams.channel_criterion} criterion can score (it ranks '
+                f'channels by the gamma of a BatchNormalization in their '
+                f'group, and no group has one); scan with l1 or l2')
 
     def units(self):
         return [Unit(name, f'^{plan.masked[0][0].name}$',
@@ -310,8 +319,9 @@ def scan(model, evaluate, sparsities=DEFAULT_SPARSITIES, structure='weight',
 
     Raises:
       ValueError: bad sparsities, structure, criterion or layers; nothing
-        to prune; `evaluate` not returning a finite scalar; a results file
-        of another scan.
+        to prune (for bn_scale: no group with a BatchNormalization);
+        `evaluate` not returning a finite scalar; a results file of another
+        scan.
     """
     sparsities = _check_sparsities(sparsities)
     hparams = hparams_lib.as_hparams(
