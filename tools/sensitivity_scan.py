@@ -355,7 +355,7 @@ def _suggestion_json(result, suggestion, max_drop, comparison):
             'parameters': comparison.suggested_parameters,
             'scan_parameters_removed': suggestion.parameters_removed,
             'scan_flops_removed': suggestion.flops_removed,
-            'tries': [list(t) for t in suggestion.tries]},
+            'tries': [t._asdict() for t in suggestion.tries]},
         'uniform': {
             'spec': uniform.spec, 'target_sparsity': uniform.target_sparsity,
             'metric': comparison.uniform_metric,

@@ -146,20 +146,108 @@ def test_the_suggestion_parses_matches_every_weight_and_holds_its_budget(
     assert suggestion.parameters_removed > 0
 
 
+def _with_drops(result, drop_of):
+    """`result` with each row's metric the base less `drop_of(row)`."""
+    return sensitivity.ScanResult(
+        result.structure, result.criterion, result.sparsities,
+        result.base_metric, result.units,
+        [sensitivity.Row(r.unit, r.sparsity, result.base_metric - drop_of(r),
+                         r.parameters_removed, r.flops_removed)
+         for r in result.rows], result.parameters, result.flops)
+
+
+def _check_backed_off(suggestion, model, evaluate, base, max_drop):
+    """Asserts the tries back off to a suggestion that prunes something and
+    holds `max_drop` on the whole model."""
+    allocations = [tuple(t.sparsities.items()) for t in suggestion.tries]
+    assert len(allocations) >= 2
+    assert len(set(allocations)) == len(allocations)
+    assert all(t.drop > max_drop for t in suggestion.tries[:-1])
+    assert any(suggestion.sparsities.values())
+    assert suggestion.tries[-1].sparsities == suggestion.sparsities
+    metric = evaluate(tf_prune.prune(model, suggestion.spec, one_shot=True))
+    assert base - metric <= max_drop
+    assert suggestion.drop == base - metric
+
+
 def test_suggest_backs_off_until_the_whole_model_holds_the_budget(trained):
     model, _, _, evaluate = trained
     result = sensitivity.scan(model, evaluate, SPARSITIES, verbose=0)
-    # Scanned drops that understate: every row claims no loss at all.
-    optimistic = sensitivity.ScanResult(
-        result.structure, result.criterion, result.sparsities,
-        result.base_metric, result.units,
-        [sensitivity.Row(r.unit, r.sparsity, result.base_metric,
-                         r.parameters_removed, r.flops_removed)
-         for r in result.rows], result.parameters, result.flops)
-    suggestion = sensitivity.suggest(optimistic, 0.0, model, evaluate)
-    assert suggestion.drop <= 0.0
-    assert len(suggestion.tries) >= 2 or suggestion.tries[0][1] <= 0
-    assert all(drop > 0 for _, drop in suggestion.tries[:-1])
+    # Scanned drops that understate: a thousandth of the sparsity, so that
+    # everything at 0.75 fits the budget, and breaks it on the whole model.
+    optimistic = _with_drops(result, lambda row: 1e-3 * row.sparsity)
+    suggestion = sensitivity.suggest(optimistic, 0.02, model, evaluate)
+    assert suggestion.tries[0].sparsities == {
+        u.name: SPARSITIES[-1] for u in result.units}
+    _check_backed_off(suggestion, model, evaluate, result.base_metric, 0.02)
+    # Each budget is below the scanned drop of the allocation before it.
+    for before, after in zip(suggestion.tries, suggestion.tries[1:]):
+        assert after.budget < sum(1e-3 * s for s in before.sparsities.values())
+
+
+def test_suggest_gives_up_moves_the_scan_says_are_free(trained):
+    model, _, _, evaluate = trained
+    result = sensitivity.scan(model, evaluate, SPARSITIES, verbose=0)
+    # No unit loses anything alone: every allocation fits any budget.
+    free = _with_drops(result, lambda row: 0.0)
+    suggestion = sensitivity.suggest(free, 0.01, model, evaluate)
+    _check_backed_off(suggestion, model, evaluate, result.base_metric, 0.01)
+    # Each try caps the most pruned unit one scanned sparsity lower.
+    for before, after in zip(suggestion.tries, suggestion.tries[1:]):
+        lowered = [unit for unit in before.sparsities
+                   if after.sparsities[unit] != before.sparsities[unit]]
+        assert len(lowered) == 1
+        [unit] = lowered
+        assert before.sparsities[unit] == max(before.sparsities.values())
+        step = SPARSITIES.index(before.sparsities[unit])
+        assert after.sparsities[unit] == (0.0, *SPARSITIES)[step]
+
+
+def test_the_flops_objective_takes_what_removes_the_most_flops(trained):
+    model, _, _, _ = trained
+    result = sensitivity.scan(model, lambda m: 0.5, SPARSITIES, verbose=0)
+    # c2 costs more than the budget; the others cost it all, at any
+    # sparsity: one unit can go to 0.75. d1 has the most parameters of
+    # those (256), c1 the most FLOPs (its kernel is applied at 6 x 6
+    # positions).
+    costs = _with_drops(result, lambda row: 1.0 if row.unit == 'c2/kernel'
+                        else 0.1)
+
+    def chosen(objective):
+        suggestion = sensitivity.suggest(costs, 0.1, model, lambda m: 0.5,
+                                         objective=objective)
+        return suggestion, {u: s for u, s in suggestion.sparsities.items()
+                            if s}
+
+    by_parameters, parameters_choice = chosen('parameters')
+    by_flops, flops_choice = chosen('flops')
+    assert parameters_choice == {'d1/kernel': 0.75}
+    assert flops_choice == {'c1/kernel': 0.75}
+    assert by_parameters.parameters_removed > by_flops.parameters_removed
+    assert by_flops.flops_removed > by_parameters.flops_removed
+    row = next(r for r in result.rows
+               if (r.unit, r.sparsity) == ('c1/kernel', 0.75))
+    assert by_flops.flops_removed == row.flops_removed
+
+
+def test_a_channel_suggestion_within_a_budget_that_binds(trained):
+    model, _, _, evaluate = trained
+    result = sensitivity.scan(model, evaluate, SPARSITIES,
+                              structure='channel', verbose=0)
+    suggestion = sensitivity.suggest(result, 0.01, model, evaluate)
+    sparsities = suggestion.sparsities
+    # Something pruned, not everything to the top: the budget binds.
+    assert any(sparsities.values())
+    assert min(sparsities.values()) < SPARSITIES[-1]
+    assert suggestion.predicted_drop <= 0.01
+    assert tf_prune.get_pruning_hparams().parse(
+        suggestion.spec).structure == 'channel'
+    pruned = tf_prune.prune(model, suggestion.spec, one_shot=True)
+    assert result.base_metric - evaluate(pruned) <= 0.01
+    assert suggestion.metric == evaluate(pruned)
+    shrunk = tf_prune.shrink(pruned)
+    assert suggestion.parameters_removed == (
+        model.count_params() - shrunk.count_params())
 
 
 def test_results_write_as_csv_and_png(trained, tmp_path):

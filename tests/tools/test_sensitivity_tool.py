@@ -241,6 +241,10 @@ def test_the_printed_spec_parses_and_keeps_the_budget(runs):
     summary = json.loads((root / 'out_scan' / 'suggestion.json').read_text())
     assert summary['suggested']['spec'] == spec
     assert summary['max_drop'] == 0.01
+    # The last allocation suggest checked is the one suggested.
+    last = summary['suggested']['tries'][-1]
+    assert last['sparsities'] == summary['suggested']['sparsities']
+    assert last['drop'] == summary['suggested']['drop']
     # The spec prunes something, within one point, as the tool measured it.
     assert any(summary['suggested']['sparsities'].values())
     metric = evaluate(tf_prune.prune(model, spec, one_shot=True))

@@ -17,6 +17,7 @@ from tf_prune.sensitivity.scan import ScanResult
 from tf_prune.sensitivity.scan import Unit
 from tf_prune.sensitivity.scan import scan
 from tf_prune.sensitivity.suggest import Suggestion
+from tf_prune.sensitivity.suggest import Try
 from tf_prune.sensitivity.suggest import suggest
 from tf_prune.sensitivity.uniform import Uniform
 from tf_prune.sensitivity.uniform import UniformPruning
@@ -25,7 +26,7 @@ from tf_prune.sensitivity.uniform import uniform_like
 from tf_prune.sensitivity.uniform import uniform_spec
 
 __all__ = [
-    'DEFAULT_SPARSITIES', 'Row', 'ScanResult', 'Suggestion', 'Uniform',
-    'UniformPruning', 'Unit', 'accuracy', 'load_evaluation_data',
+    'DEFAULT_SPARSITIES', 'Row', 'ScanResult', 'Suggestion', 'Try',
+    'Uniform', 'UniformPruning', 'Unit', 'accuracy', 'load_evaluation_data',
     'parameters_after', 'scan', 'suggest', 'uniform_like', 'uniform_spec',
 ]
