@@ -24,13 +24,12 @@ rows).
 
 With --output_dir, the scan goes to `scan.json` there as it runs (row by
 row), and the run ends by writing `scan.csv`, `scan.png` (the metric
-against sparsity, a line per unit; when matplotlib is installed) and
-`suggestion.json` (the spec, the
-per-unit sparsities and the comparison). Other files in the directory are
-left alone. A run finding a `scan.json` of the same scan (model, data,
-structure, criterion and sparsities) continues it: an interrupted scan
-resumes where it stopped, and a finished one is reused, so a second run
-with another --max_drop only suggests.
+against sparsity, a line per unit) and `suggestion.json` (the spec, the
+per-unit sparsities, the allocations tried and the comparison). Other
+files in the directory are left alone. A run finding a `scan.json` of the
+same scan (model, data, structure, criterion and sparsities) continues it:
+an interrupted scan resumes where it stopped, and a finished one is reused,
+so a second run with another --max_drop only suggests.
 
 Bad input (a missing or unreadable model or data file, data that does not
 fit the model, nothing to prune or to score with --criterion, bad

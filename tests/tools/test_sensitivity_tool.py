@@ -6,7 +6,6 @@ descriptors 1 and 2 (TensorFlow's own output would show too). The rows'
 figures are checked against the library run here, in the test's process.
 """
 
-import importlib.util
 import json
 import shlex
 
@@ -219,18 +218,12 @@ def test_writes_the_librarys_scan_as_json_csv_and_png(runs):
     assert csv[0] == 'unit,sparsity,metric,parameters_removed,flops_removed'
     assert len(csv) == 1 + 3 * len(SPARSITIES)
     assert (out / 'notes.txt').read_text() == 'the user\'s\n'
-    if importlib.util.find_spec('matplotlib'):
-        assert (out / 'scan.png').read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
-        assert stdout.endswith(
-            f'Wrote {out}/scan.json, {out}/scan.csv, {out}/scan.png, '
-            f'{out}/suggestion.json\n')
-    else:  # matplotlib is a benchmark requirement, not a test one
-        assert stdout.endswith(
-            f'Wrote {out}/scan.json, {out}/scan.csv, {out}/suggestion.json\n'
-            f'(not scan.png: it needs matplotlib, which is not installed)\n')
-    assert sorted(p.name for p in out.iterdir()) == sorted(
-        ['notes.txt', 'scan.csv', 'scan.json', 'suggestion.json']
-        + ['scan.png'] * bool(importlib.util.find_spec('matplotlib')))
+    assert (out / 'scan.png').read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
+    assert stdout.endswith(
+        f'Wrote {out}/scan.json, {out}/scan.csv, {out}/scan.png, '
+        f'{out}/suggestion.json\n')
+    assert sorted(p.name for p in out.iterdir()) == [
+        'notes.txt', 'scan.csv', 'scan.json', 'scan.png', 'suggestion.json']
 
 
 def test_the_printed_spec_parses_and_keeps_the_budget(runs):
