@@ -260,7 +260,24 @@ def test_results_write_as_csv_and_png(trained, tmp_path):
         (r.unit, r.metric) for r in result.rows]
     result.plot(str(tmp_path / 'scan.png'))
     assert (tmp_path / 'scan.png').read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
-    assert 'c1/kernel' in result.format_table()
+    table = result.format_table().splitlines()
+    assert table[0].split() == ['unit', 'parameters', '0.5']
+    assert table[1].split()[:2] == ['(base)', f'{model.count_params():,}']
+    assert table[3].split()[:2] == ['c2/kernel', '1,152']
+
+
+def test_the_csv_quotes_a_layer_name_with_a_comma_and_a_quote(tmp_path):
+    x = np.ones((4, 3), np.float32)
+    model = keras.Sequential([keras.Input((3,)),
+                              _L.Dense(2, name='dense,"1"')])
+    result = sensitivity.scan(model, lambda m: float(np.sum(m(x))), (0.5,),
+                              verbose=0)
+    result.to_csv(str(tmp_path / 'scan.csv'))
+    with open(tmp_path / 'scan.csv', newline='') as file:
+        [row] = list(csv.DictReader(file))
+    assert row == {'unit': 'dense,"1"/kernel', 'sparsity': '0.5',
+                   'metric': repr(result.rows[0].metric),
+                   'parameters_removed': '3', 'flops_removed': '6'}
 
 
 def test_bad_input_is_refused(trained):

@@ -8,7 +8,9 @@ put back. The model passed is evaluated as it is, with no wrapper: a unit is
 pruned by assigning `mask * weight` to its variables for the call.
 """
 
+import csv
 import dataclasses
+import io
 import json
 import os
 
@@ -135,11 +137,15 @@ class ScanResult:
 
     def to_csv(self, path):
         """Writes the rows as CSV, one per unit and sparsity."""
-        lines = ['unit,sparsity,metric,parameters_removed,flops_removed']
-        lines += [f'{r.unit},{r.sparsity},{r.metric!r},{r.parameters_removed},'
-                  f'{"" if r.flops_removed is None else r.flops_removed}'
-                  for r in self.rows]
-        atomic.write_bytes(path, ('\n'.join(lines) + '\n').encode())
+        text = io.StringIO()
+        # csv quotes a unit name holding a comma or a quote (Keras allows
+        # both in layer names); None FLOPs are written empty.
+        writer = csv.writer(text, lineterminator='\n')
+        writer.writerow(['unit', 'sparsity', 'metric', 'parameters_removed',
+                         'flops_removed'])
+        writer.writerows([r.unit, r.sparsity, r.metric, r.parameters_removed,
+                          r.flops_removed] for r in self.rows)
+        atomic.write_bytes(path, text.getvalue().encode())
 
     def plot(self, path):
         """Writes a PNG of the metric against sparsity, a line per unit."""
@@ -167,14 +173,18 @@ class ScanResult:
         return 'weight' if self.structure == 'weight' else 'channel group'
 
     def format_table(self):
-        """The table as text: a row per unit, a column per sparsity."""
+        """The table as text: a row per unit (its parameters, then its
+        metric at each sparsity); the base row holds the model's
+        parameters and metric."""
         width = max([len('unit')] + [len(u.name) for u in self.units])
-        header = f'{"unit":<{width}}  ' + '  '.join(
+        header = f'{"unit":<{width}}  {"parameters":>10}  ' + '  '.join(
             f'{s:>7g}' for s in self.sparsities)
-        lines = [header, f'{"(base)":<{width}}  {self.base_metric:>7.4f}']
+        lines = [header, f'{"(base)":<{width}}  {self.parameters:>10,}  '
+                 f'{self.base_metric:>7.4f}']
         for unit in self.units:
-            lines.append(f'{unit.name:<{width}}  ' + '  '.join(
-                f'{self.metric(unit.name, s):>7.4f}' for s in self.sparsities))
+            lines.append(f'{unit.name:<{width}}  {unit.parameters:>10,}  '
+                         + '  '.join(f'{self.metric(unit.name, s):>7.4f}'
+                                     for s in self.sparsities))
         return '\n'.join(lines)
 
 
