@@ -1,7 +1,9 @@
 """The examples, run as the README runs them, on a slice of the real Fashion-MNIST.
 
 As a user runs them, without TF_CPP_MIN_LOG_LEVEL: they print their own
-lines only, and TensorFlow's logs with --verbose.
+lines only, and TensorFlow's logs with --verbose. The slice is a --data_dir
+of the first images of each split (`fashion_mnist_slice`): the examples
+train on a few batches and score on 2,000 test images, not 10,000.
 """
 
 import re
@@ -14,9 +16,17 @@ import tensorflow as tf
 
 from tests.conftest import ROOT, project_env
 from tests.helpers.tensorboard_read import LogDir
+from tests.helpers.fashion_mnist import fashion_mnist_slice
+from tests.helpers.tool_driver import run_rows
 
 CNN_SPEC = ('name=fm,target_sparsity=0.9,pruning_frequency=5,'
             'sparsity_function_end_step=25')
+# 1,280 images in batches of 64: 20 steps per epoch, 40 in the 2 epochs.
+CNN_ARGS = ('--epochs=2', '--batch_size=64', '--train_examples=1280')
+# What the examples train on (no more than the tests' flags take) and are
+# scored on.
+TRAIN_EXAMPLES = 1280
+TEST_EXAMPLES = 2000
 # A TensorFlow log line as absl formats it (from its C++ or its Python).
 TF_LOG = re.compile(r'^[IWE]\d{4} [\d:.]+ +\d+ [\w.]+\.(cc|h|py):\d+\] ', re.M)
 
@@ -36,6 +46,14 @@ def _ok(result):
     return result.stdout
 
 
+@pytest.fixture(scope='module')
+def data_dir(tmp_path_factory):
+    """The examples' --data_dir: the first TRAIN_EXAMPLES and
+    TEST_EXAMPLES."""
+    return fashion_mnist_slice(tmp_path_factory.mktemp('fashion_mnist_slice'),
+                               TRAIN_EXAMPLES, TEST_EXAMPLES)
+
+
 def _table_row(stdout, name):
     """The cells of the report's row that starts with `name`."""
     match = re.search(rf'^{re.escape(name)}\s.*$', stdout, re.MULTILINE)
@@ -44,11 +62,11 @@ def _table_row(stdout, name):
 
 
 @pytest.fixture(scope='module')
-def cnn_run(tmp_path_factory):
+def cnn_run(tmp_path_factory, data_dir):
     train_dir = tmp_path_factory.mktemp('fashion_mnist')
     stdout = _ok(_run('examples/fashion_mnist_cnn.py', f'--train_dir={train_dir}',
-                      f'--pruning_hparams={CNN_SPEC}', '--epochs=2',
-                      '--batch_size=128', '--train_examples=2560'))
+                      f'--pruning_hparams={CNN_SPEC}', *CNN_ARGS,
+                      f'--data_dir={data_dir}'))
     return train_dir, stdout
 
 
@@ -58,9 +76,10 @@ def test_cnn_example_reports_accuracy_sparsity_and_sizes(cnn_run):
         r'^  (dense|pruned|pruned, sparse TFLite)\s+([\d.]+)%$', stdout,
         re.MULTILINE)}
     assert set(accuracy) == {'dense', 'pruned', 'pruned, sparse TFLite'}
-    # 40 steps on 2,560 images still learn something (10% is chance).
+    # 40 steps on 1,280 images still learn something (10% is chance).
     assert accuracy['dense'] > 50 and accuracy['pruned'] > 30
-    # The TFLite file is the pruned model: the same predictions.
+    # The TFLite file is the pruned model: the same predictions (0.05
+    # points: one of the 2,000 test images).
     assert abs(accuracy['pruned, sparse TFLite'] - accuracy['pruned']) <= 0.05
     for weight in ('conv1/kernel', 'conv2/kernel', 'fc1/kernel',
                    'probabilities/kernel'):
@@ -95,13 +114,16 @@ def test_cnn_example_logs_read_back_in_tensorboard(cnn_run):
         assert series[f'fm_summaries/{layer}/threshold/threshold'][-1][1] > 0
 
 
-def test_cnn_example_resumes_then_strips_with_the_tools(cnn_run, tmp_path):
+def test_cnn_example_resumes_then_strips_with_the_tools(cnn_run, data_dir,
+                                                       tmp_path):
     train_dir, first_stdout = cnn_run
     # A second run finds both models trained: no epoch runs again. With
-    # --verbose, TensorFlow's logs (the converters') come on stderr.
+    # --verbose, TensorFlow's logs (the converters') come on stderr. (Its
+    # own process: the example sets TensorFlow's C++ log level from
+    # sys.argv when it is imported.)
     result = _run('examples/fashion_mnist_cnn.py', f'--train_dir={train_dir}',
-                  f'--pruning_hparams={CNN_SPEC}', '--epochs=2',
-                  '--batch_size=128', '--train_examples=2560', '--verbose')
+                  f'--pruning_hparams={CNN_SPEC}', *CNN_ARGS,
+                  f'--data_dir={data_dir}', '--verbose')
     assert result.returncode == 0, result.stderr[-3000:]
     assert TF_LOG.search(result.stderr), result.stderr[-3000:]
     stdout = result.stdout
@@ -121,38 +143,60 @@ def test_cnn_example_resumes_then_strips_with_the_tools(cnn_run, tmp_path):
     assert float(kernel_rows[0][-1]) == pytest.approx(0.9, abs=0.001)
 
 
-def test_cnn_example_refuses_other_hparams_for_a_trained_directory(cnn_run):
-    train_dir, _ = cnn_run
-    before = sorted(p.name for p in train_dir.rglob('*'))
-    result = _run('examples/fashion_mnist_cnn.py', f'--train_dir={train_dir}',
-                  f'--pruning_hparams={CNN_SPEC.replace("0.9", "0.5")}',
-                  '--epochs=2', '--batch_size=128', '--train_examples=2560')
-    assert result.returncode == 2
-    (line,) = result.stderr.splitlines()
+@pytest.fixture(scope='module')
+def cnn_refusals(cnn_run, data_dir, tmp_path_factory):
+    """The example's refusals, all in one process (`run_rows`: flags parsed
+    afresh and `main` called per row, as `app.run` does): `{row: (result,
+    its --train_dir, that directory's files before)}`."""
+    trained_dir, _ = cnn_run
+    empty_dir = tmp_path_factory.mktemp('fashion_mnist_no_data')
+    rows = {
+        'other_hparams': (trained_dir, [
+            f'--train_dir={trained_dir}',
+            f'--pruning_hparams={CNN_SPEC.replace("0.9", "0.5")}', *CNN_ARGS,
+            f'--data_dir={data_dir}']),
+        'without_data': (empty_dir, [f'--train_dir={empty_dir}',
+                                     f'--data_dir={empty_dir}/absent']),
+    }
+    before = {name: sorted(p.name for p in train_dir.rglob('*'))
+              for name, (train_dir, _) in rows.items()}
+    results = run_rows(ROOT / 'examples/fashion_mnist_cnn.py',
+                       [(name, args) for name, (_, args) in rows.items()],
+                       tmp_path_factory.mktemp('fashion_mnist_refusals'))
+    return {name: (results[name], train_dir, before[name])
+            for name, (train_dir, _) in rows.items()}
+
+
+def test_cnn_example_refuses_other_hparams_for_a_trained_directory(
+        cnn_refusals):
+    result, train_dir, before = cnn_refusals['other_hparams']
+    assert result['returncode'] == 2
+    (line,) = result['stderr'].splitlines()
     assert line.startswith(f'fashion_mnist_cnn: training directory {train_dir}')
     assert "'target_sparsity=0.9'" in line and "'target_sparsity=0.5'" in line
     assert 'another directory' in line
-    assert result.stdout == ''
+    assert result['stdout'] == ''
     assert sorted(p.name for p in train_dir.rglob('*')) == before
 
 
-def test_cnn_example_without_data_fails_in_one_line(tmp_path):
-    result = _run('examples/fashion_mnist_cnn.py', f'--train_dir={tmp_path}',
-                  f'--data_dir={tmp_path}/absent')
-    assert result.returncode == 2
-    (line,) = result.stderr.splitlines()
+def test_cnn_example_without_data_fails_in_one_line(cnn_refusals):
+    result, train_dir, _ = cnn_refusals['without_data']
+    assert result['returncode'] == 2
+    (line,) = result['stderr'].splitlines()
     assert line.startswith('fashion_mnist_cnn: Fashion-MNIST not found')
     assert 'apt-get install dataset-fashion-mnist' in line
-    assert not (tmp_path / 'export').exists()
+    assert not (train_dir / 'export').exists()
 
 
 @pytest.mark.slow
-def test_custom_training_loop_follows_contribs_spec_and_resumes(tmp_path):
+def test_custom_training_loop_follows_contribs_spec_and_resumes(tmp_path,
+                                                              data_dir):
     spec = ('name=cifar10_pruning,begin_pruning_step=10,target_sparsity=0.9,'
             'sparsity_function_begin_step=10,sparsity_function_end_step=20,'
             'pruning_frequency=5,weight_sparsity_map=[conv1:0.9,conv2/kernel:0.8]')
     args = [f'--train_dir={tmp_path}', f'--pruning_hparams={spec}',
-            '--log_frequency=10', '--checkpoint_frequency=15']
+            '--log_frequency=10', '--checkpoint_frequency=15',
+            '--batch_size=32', f'--data_dir={data_dir}']
     stdout = _ok(_run('examples/custom_training_loop.py', *args,
                       '--max_steps=30'))
     assert 'Step 30: test accuracy' in stdout
@@ -198,14 +242,14 @@ def _trained_and_stripped_outputs(train_dir, stripped_pb, images):
 
 
 @pytest.mark.slow
-def test_tf1_example_trains_prunes_resumes_and_strips(tmp_path):
+def test_tf1_example_trains_prunes_resumes_and_strips(tmp_path, data_dir):
     spec = ('name=cifar10_pruning,begin_pruning_step=10,target_sparsity=0.9,'
             'sparsity_function_begin_step=10,sparsity_function_end_step=20,'
             'pruning_frequency=5,weight_sparsity_map=[conv1:0.9,conv2/weights:0.8]')
     train_dir = tmp_path / 'train'
     args = [f'--train_dir={train_dir}', f'--pruning_hparams={spec}',
             '--log_frequency=10', '--save_checkpoint_steps=15',
-            '--batch_size=32']
+            '--batch_size=32', f'--data_dir={data_dir}']
     stdout = _ok(_run('examples/cifar10_style_v1.py', *args, '--max_steps=25'))
     assert 'Step 25: test accuracy' in stdout
     stdout = _ok(_run('examples/cifar10_style_v1.py', *args, '--max_steps=30'))
@@ -235,12 +279,12 @@ def test_tf1_example_trains_prunes_resumes_and_strips(tmp_path):
     assert not ops & {'VariableV2', 'VarHandleOp', 'Assign', 'AssignVariableOp'}
 
 
-def test_lstm_example_prunes_whole_1x4_blocks(tmp_path):
+def test_lstm_example_prunes_whole_1x4_blocks(tmp_path, data_dir):
     spec = ('name=lstm_pruning,target_sparsity=0.75,block_height=1,'
             'block_width=4,pruning_frequency=2,sparsity_function_end_step=8')
     stdout = _ok(_run('examples/lstm_rows.py', f'--train_dir={tmp_path}',
                       f'--pruning_hparams={spec}', '--epochs=1', '--units=16',
-                      '--train_examples=1280'))
+                      '--train_examples=1280', f'--data_dir={data_dir}'))
     for weight, shape in (('lstm/kernel', '28x64'),
                           ('lstm/recurrent_kernel', '16x64')):
         name, row_shape, sparsity, uniform = _table_row(stdout, weight)

@@ -9,7 +9,9 @@ import pytest
 from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
 import support
+from tests.conftest import ROOT
 from tests.examples.test_examples import _ok, _run, _table_row
+from tests.helpers.tool_driver import run_rows
 
 SCRIPT = 'examples/fashion_mnist_channels.py'
 # 1,280 images: 10 steps per epoch; the masks reach 0.5 at step 6 of the
@@ -108,27 +110,53 @@ def test_half_the_channels_go_and_the_exports_compute_the_shrunk_model(run):
     assert f'tensorboard --logdir {train_dir}' in stdout
 
 
-@pytest.mark.parametrize('args, message', [
-    ((f'--pruning_hparams={SPEC.replace("structure=channel,", "")}',),
-     'fashion_mnist_channels: --pruning_hparams must say structure=channel'),
+# The refusals: {row: (args, the line printed)}.
+BAD_INPUTS = {
+    'not_channel': (
+        (f'--pruning_hparams={SPEC.replace("structure=channel,", "")}',),
+        'fashion_mnist_channels: --pruning_hparams must say '
+        'structure=channel'),
     # The stem and block1's second convolution add into one residual
     # stream: their channels go together, so they cannot differ in target.
-    (('--pruning_hparams=structure=channel,'
-      'weight_sparsity_map=[stem_conv:0.3,block1_conv2:0.6]',),
-     'fashion_mnist_channels: weight_sparsity_map gives the channel group of '
-     'stem_conv different targets'),
-    (('--epochs=2', '--prune_epochs=3'),
-     'fashion_mnist_channels: --prune_epochs must be in [1, --epochs=2]'),
-    (('--widths=32,0',),
-     'fashion_mnist_channels: --widths must be one or more positive '
-     'integers, got 32,0'),
-    (('--data_dir=/nonexistent',),
-     'fashion_mnist_channels: Fashion-MNIST not found'),
-])
-def test_bad_input_fails_in_one_line(tmp_path, args, message):
-    result = _run(SCRIPT, f'--train_dir={tmp_path}', *args)
-    assert result.returncode == 2
-    (line,) = result.stderr.splitlines()
+    'group_targets': (
+        ('--pruning_hparams=structure=channel,'
+         'weight_sparsity_map=[stem_conv:0.3,block1_conv2:0.6]',),
+        'fashion_mnist_channels: weight_sparsity_map gives the channel group '
+        'of stem_conv different targets'),
+    'prune_epochs': (
+        ('--epochs=2', '--prune_epochs=3'),
+        'fashion_mnist_channels: --prune_epochs must be in [1, --epochs=2]'),
+    'widths': (
+        ('--widths=32,0',),
+        'fashion_mnist_channels: --widths must be one or more positive '
+        'integers, got 32,0'),
+    'no_data': (
+        ('--data_dir=/nonexistent',),
+        'fashion_mnist_channels: Fashion-MNIST not found'),
+}
+
+
+@pytest.fixture(scope='module')
+def bad_input_results(tmp_path_factory):
+    """Every row of BAD_INPUTS in one process (`run_rows`: flags parsed
+    afresh and `main` called per row, as `app.run` does), each with its own
+    --train_dir: `{row: (result, train_dir)}`."""
+    train_dirs = {name: tmp_path_factory.mktemp(f'bad_{name}')
+                  for name in BAD_INPUTS}
+    results = run_rows(
+        ROOT / SCRIPT,
+        [(name, [f'--train_dir={train_dirs[name]}', *args])
+         for name, (args, _) in BAD_INPUTS.items()],
+        tmp_path_factory.mktemp('bad_inputs'))
+    return {name: (results[name], train_dirs[name]) for name in BAD_INPUTS}
+
+
+@pytest.mark.parametrize('name', list(BAD_INPUTS))
+def test_bad_input_fails_in_one_line(bad_input_results, name):
+    result, train_dir = bad_input_results[name]
+    message = BAD_INPUTS[name][1]
+    assert result['returncode'] == 2
+    (line,) = result['stderr'].splitlines()
     assert line.startswith(message), line
-    assert result.stdout == ''
-    assert not (tmp_path / 'export').exists()
+    assert result['stdout'] == ''
+    assert not (train_dir / 'export').exists()

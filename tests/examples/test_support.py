@@ -8,14 +8,7 @@ import numpy as np
 import pytest
 
 import support
-
-
-def _write_idx(path, array, compress=True):
-    header = bytes([0, 0, 0x08, array.ndim]) + b''.join(
-        n.to_bytes(4, 'big') for n in array.shape)
-    opener = gzip.open if compress else open
-    with opener(path, 'wb') as file:
-        file.write(header + array.astype(np.uint8).tobytes())
+from tests.helpers.fashion_mnist import write_idx
 
 
 def _small_dataset(directory, compress=True):
@@ -25,9 +18,9 @@ def _small_dataset(directory, compress=True):
     for split, n in (('train', 12), ('t10k', 5)):
         images = rng.integers(0, 256, (n, 28, 28))
         labels = rng.integers(0, 10, n)
-        _write_idx(directory / f'{split}-images-idx3-ubyte{suffix}', images,
+        write_idx(directory / f'{split}-images-idx3-ubyte{suffix}', images,
                    compress)
-        _write_idx(directory / f'{split}-labels-idx1-ubyte{suffix}', labels,
+        write_idx(directory / f'{split}-labels-idx1-ubyte{suffix}', labels,
                    compress)
         arrays[split] = (images, labels)
     return arrays
@@ -85,7 +78,8 @@ def test_a_file_that_is_not_idx_is_named(tmp_path):
 
 def test_images_and_labels_must_agree(tmp_path):
     _small_dataset(tmp_path)
-    _write_idx(tmp_path / 'train-labels-idx1-ubyte.gz', np.zeros(11))
+    write_idx(tmp_path / 'train-labels-idx1-ubyte.gz', np.zeros(11),
+              compress=True)
     with pytest.raises(support.DataError, match='do not go with labels'):
         support.load_fashion_mnist(str(tmp_path))
 

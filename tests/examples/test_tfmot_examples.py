@@ -355,12 +355,20 @@ def test_cnn_trains_three_models_that_keep_their_accuracy(cnn_run):
     _, stdout = cnn_run
     assert len(re.findall(r'^Model: ', stdout, re.MULTILINE)) == 3
     accuracies = _test_accuracies(stdout)
-    # Each model's, then its reloaded copy's: the same (10% is chance).
+    # Each model's, then its reloaded copy's: the same.
     assert len(accuracies) == 6
     assert accuracies[0::2] == accuracies[1::2]
-    # Two short epochs while pruning to 0.75: above chance (0.1), if not
-    # by much (0.18 to 0.39 seen).
-    assert min(accuracies) > 0.13
+    # Each model learns: its second epoch's training loss is below its
+    # first's. (Its test accuracy after 8 steps says little: the
+    # BatchNormalization's moving statistics have barely moved from their
+    # start, so inference-mode accuracy was seen from 0.09 to 0.39.) fit's
+    # verbose=1 rewrites its progress line at every step: the epoch's mean
+    # loss is the one its validation's figures follow.
+    losses = [float(v) for v in re.findall(
+        r' - loss: ([\d.]+) - val_accuracy: ', stdout)]
+    assert len(losses) == 6
+    assert all(second < first
+               for first, second in zip(losses[0::2], losses[1::2])), losses
 
 
 @pytest.mark.slow
