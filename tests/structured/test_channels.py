@@ -93,6 +93,44 @@ def test_a_one_shot_update_masks_exactly_half_of_each_group_and_shrinks_to_the_s
                  pruned(x, training=False))
 
 
+def _concatenated(seed=0):
+    """Two convolutions concatenated into one BatchNormalization, whose
+    vectors hold the channels of both groups."""
+    keras.utils.set_random_seed(seed)
+    image = keras.Input((8, 8, 3), name='image')
+    a = _L.Conv2D(4, 3, padding='same', name='a')(image)
+    b = _L.Conv2D(6, 3, padding='same', name='b')(image)
+    x = _L.BatchNormalization(name='bn')(_L.Concatenate(name='cat')([a, b]))
+    x = _L.Conv2D(6, 1, activation='relu', name='mix')(_L.ReLU(name='r')(x))
+    x = _L.GlobalAveragePooling2D(name='pool')(x)
+    return keras.Model(image, _L.Dense(3, name='head')(x), name='cat')
+
+
+def test_a_one_shot_update_op_by_op_masks_as_the_compiled_update():
+    model = _concatenated()
+    one_shot = tf_prune.prune(model, ONE_SHOT, one_shot=True)
+    compiled = tf_prune.prune(model, ONE_SHOT)
+    tf_prune.Pruning(ONE_SHOT, compiled, sparsity=0.5).mask_update(0)
+    for got, expected in zip(find_wrappers(one_shot), find_wrappers(compiled)):
+        for p, q in zip(got.pruned_weights, expected.pruned_weights):
+            np.testing.assert_array_equal(p.mask.numpy(), q.mask.numpy())
+    masks = _channel_masks(one_shot)
+    assert {name: int(mask.sum()) for name, mask in masks.items()} == {
+        'a': 2, 'b': 3, 'mix': 3}
+    # One gather of all group masks gives the BatchNormalization's slices.
+    gamma = one_shot.get_layer('bn').pruned_weights[0]
+    np.testing.assert_array_equal(gamma.mask.numpy(),
+                                  np.concatenate([masks['a'], masks['b']]))
+    # The costs read the same gathers: what shrinking removes.
+    plan = tf_prune.Pruning(ONE_SHOT, one_shot).channel_plan
+    parameters, macs = plan.removed_cost(
+        [group.state.mask.value for group in plan.groups])
+    shrunk = tf_prune.shrink(one_shot)
+    assert (parameters, macs) == (
+        model.count_params() - shrunk.count_params(),
+        cost.macs(model) - cost.macs(shrunk))
+
+
 def test_the_schedule_and_gate_decide_when_channels_go():
     spec = ('structure=channel,target_sparsity=0.5,pruning_frequency=2,'
             'sparsity_function_end_step=4')

@@ -152,6 +152,11 @@ class Pruning:
         set and a pruned weight has rank below 2.
     """
 
+    # Whether `_update_once` runs the update op by op. Not for weight masks:
+    # run op by op, masking's XLA kernels would be traced again for each
+    # weight shape, with TensorFlow's retracing warnings.
+    _update_once_op_by_op = False
+
     def __new__(cls, hparams, model, sparsity=None):
         del model, sparsity  # for __init__
         if cls is Pruning:
@@ -390,6 +395,27 @@ class Pruning:
             reads outside [0, 1).
         """
         return self._run_update(_as_step(step))
+
+    def _update_once(self, step):
+        """`mask_update`, for a controller that updates once (as
+        `prune(..., one_shot=True)`'s).
+
+        The channel controller runs the update's ops one by one rather than
+        compiling them, which would cost far more than that one run; with
+        use_tpu it compiles them too (XLA).
+
+        Args:
+          step: the global step, an int, integer tensor or variable.
+
+        Returns:
+          The global sparsity used, a float32 scalar tensor.
+
+        Raises:
+          tf.errors.InvalidArgumentError: as `mask_update`.
+        """
+        if self._update_once_op_by_op and not self._hparams.use_tpu:
+            return self._update_masks(_as_step(step))
+        return self.mask_update(step)
 
     def _conditional_update(self, step, writer):
         if self._hparams.prune_option != 'weight':

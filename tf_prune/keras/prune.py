@@ -147,7 +147,7 @@ def prune(model_or_layer, hparams=None, *, strict=False, one_shot=False):
         # controller, and no warning says they stay dense. N:M masks take
         # no sparsity.
         target = None if hparams.nm_sparsity else hparams.target_sparsity
-        Pruning(hparams, pruned, sparsity=target).mask_update(0)
+        Pruning(hparams, pruned, sparsity=target)._update_once(0)
     return pruned
 
 

@@ -433,6 +433,20 @@ class PruneWrapper(_internals.CheckpointChildren, keras.layers.Wrapper):
             self.add_loss(penalty * keras.ops.sum(keras.ops.abs(gamma)))
         return outputs
 
+    def compute_output_spec(self, inputs, *args, training=None, **kwargs):
+        if self.channels is None:
+            # Weight masks wrap any layer, and Keras computes some specs
+            # from shapes otherwise than the call makes them
+            # (MultiHeadAttention's scores): the masked call is traced.
+            return super().compute_output_spec(
+                inputs, *args, training=training, **kwargs)
+        # Channel masks wrap convolutions, Dense and BatchNormalization,
+        # whose specs Keras computes from shapes, and masks change values,
+        # not shapes: the layer's own spec, as in the model, saves tracing
+        # the masked call (tens of milliseconds a wrapper) when a model is
+        # pruned, cloned or loaded. No such spec depends on `training`.
+        return self.layer.compute_output_spec(inputs, *args, **kwargs)
+
     @staticmethod
     def _masked(pruned, training):
         """`mask * weight`; while training with the taylor criterion, its
