@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import GOLDEN_DIR, ROOT
+from tests.helpers.small_model import trained_pruned_mlp
 from tests.helpers.tool_driver import run_rows
 
 TOOLS = {'strip': ROOT / 'tools' / 'strip_pruning_vars.py',
@@ -222,22 +223,13 @@ def base(tmp_path_factory):
     """A pruned model trained with a training directory (ckpt-4, ckpt-8),
     as a .keras file, a frozen GraphDef and a TFLite file; contrib's TF1
     checkpoint; and representative data of the wrong shape."""
-    import keras  # pylint: disable=import-outside-toplevel
     import tf_prune  # pylint: disable=import-outside-toplevel
 
     root = tmp_path_factory.mktemp('base')
-    rng = np.random.default_rng(0)
-    x = rng.standard_normal((64, 10)).astype(np.float32)
-    y = rng.standard_normal((64, 3)).astype(np.float32)
-    inputs = keras.Input((10,), name='features')
-    hidden = keras.layers.Dense(16, activation='relu', name='fc1')(inputs)
-    model = tf_prune.prune(keras.Model(
-        inputs, keras.layers.Dense(3, name='logits')(hidden)))
-    model.compile(optimizer='sgd', loss='mse')
-    model.fit(x, y, batch_size=16, epochs=2, verbose=0, callbacks=[
-        tf_prune.PruningCallback(
-            'begin_pruning_step=0,target_sparsity=0.5,'
-            'sparsity_function_end_step=4', checkpoint_dir=str(root / 'train'))])
+    model, _ = trained_pruned_mlp(
+        root / 'train', 16, 'sgd',
+        'begin_pruning_step=0,target_sparsity=0.5,'
+        'sparsity_function_end_step=4')
     model.save(root / 'pruned.keras')
     tf_prune.export.frozen_graph(model, root / 'model.pb')
     tf_prune.export.tflite(model, root / 'model.tflite')

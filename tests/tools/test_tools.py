@@ -27,6 +27,7 @@ import tf_prune
 from tf_prune.keras.wrapper import find_wrappers
 from tests.conftest import GOLDEN_DIR, ROOT, project_env
 from tests.helpers.load_plain import run_tflite
+from tests.helpers.small_model import trained_pruned_mlp
 from tests.helpers.tool_driver import run_rows
 
 SCHEDULE = ROOT / 'tools' / 'pruning_schedule.py'
@@ -118,18 +119,10 @@ def keras_inputs(tmp_path_factory):
     """A pruned model trained with a training directory, saved three ways,
     and its inputs as a .npy file."""
     root = tmp_path_factory.mktemp('keras_inputs')
-    rng = np.random.default_rng(0)
-    x = rng.standard_normal((64, 10)).astype(np.float32)
-    y = rng.standard_normal((64, 3)).astype(np.float32)
-    inputs = keras.Input((10,), name='features')
-    hidden = keras.layers.Dense(32, activation='relu', name='fc1')(inputs)
-    model = tf_prune.prune(keras.Model(
-        inputs, keras.layers.Dense(3, name='logits')(hidden)))
-    model.compile(optimizer='adam', loss='mse')
-    model.fit(x, y, batch_size=16, epochs=2, verbose=0, callbacks=[
-        tf_prune.PruningCallback(
-            'begin_pruning_step=0,pruning_frequency=1,target_sparsity=0.8,'
-            'sparsity_function_end_step=4', checkpoint_dir=str(root / 'train'))])
+    model, x = trained_pruned_mlp(
+        root / 'train', 32, 'adam',
+        'begin_pruning_step=0,pruning_frequency=1,target_sparsity=0.8,'
+        'sparsity_function_end_step=4')
     model.save(root / 'pruned.keras')
     model.export(str(root / 'pruned_saved_model'), verbose=False)
     np.save(root / 'inputs.npy', x)
