@@ -496,6 +496,11 @@ def _points(value):
     return f'{100 * value:+.2f}'
 
 
+def _count(number, noun):
+    """'1 dense epoch', '2 dense epochs'."""
+    return f"{number} {noun}{'' if number == 1 else 's'}"
+
+
 def channel_criteria_table(result):
     """channel_criteria.py's table: the dense baseline, then every run."""
     dense = result['dense']
@@ -616,7 +621,8 @@ def _channel_criteria(result):
         f"{result['batch_size']}, seed {result['seed']}, widths "
         f"{'/'.join(map(str, result['widths']))}, learning rate "
         f"{result['learning_rate']:g}; "
-        f"{result['epochs'] - result['prune_epochs']} dense epochs, then "
+        f"{_count(result['epochs'] - result['prune_epochs'], 'dense epoch')}, "
+        f"then "
         f"{result['prune_epochs']} ({result['phase_steps']:,} steps) of "
         f"pruning and fine-tuning; the example's schedule: "
         f"`{result['pruning_hparams']}`. The dense model had "
