@@ -342,6 +342,14 @@ def _polynomial_decay(step, initial=0.1, final=0.75, begin=0, end=8,
     return final + (initial - final) * (1 - progress) ** power
 
 
+def _assert_sparsity_by_tfmots_rule(sparsity, target):
+    """tfmot keeps every weight at least as large as the k-th largest:
+    weights tied with it stay too, so a mask may fall short of `target` by
+    those ties (63 of the 3.2M weights of the Dense kernel seen), never
+    exceed it."""
+    assert target - 1e-4 <= sparsity <= target + 1e-6, (sparsity, target)
+
+
 @pytest.fixture(scope='module')
 def cnn_run(tmp_path_factory):
     output_dir = tmp_path_factory.mktemp('tfmot_mnist_cnn')
@@ -391,7 +399,7 @@ def test_cnn_reloads_pruned_to_the_final_sparsity(cnn_run):
         assert int(wrapper.pruning_step.numpy()) == 8
         [weight] = wrapper.pruned_weights
         mask = weight.mask.numpy()
-        assert 1 - mask.mean() == pytest.approx(0.75, abs=1e-6)
+        _assert_sparsity_by_tfmots_rule(1 - mask.mean(), 0.75)
         # The saved kernel is weight * mask (UpdatePruningStep re-masks at
         # each epoch's end).
         kernel = weight.weight.numpy()
@@ -411,8 +419,9 @@ def test_cnn_summaries_follow_the_schedule_with_tfmots_tags(cnn_run):
         sparsity = series[f'prune_low_magnitude_{name}/mask:0/sparsity']
         # Each epoch's start (steps 0 and 4), and the end of training.
         assert [step for step, _ in sparsity] == [0, 4, 8]
-        assert [value for _, value in sparsity] == pytest.approx(
-            [0.0, _polynomial_decay(4), _polynomial_decay(8)], abs=1e-6)
+        for step, value in sparsity:
+            _assert_sparsity_by_tfmots_rule(
+                value, _polynomial_decay(step) if step else 0.0)
         threshold = series[f'prune_low_magnitude_{name}/threshold:0/threshold']
         assert threshold[-1][1] > 0
 
@@ -481,11 +490,11 @@ def test_e2e_tflite_files_hold_stripped_kernels_at_the_target(e2e_run):
         kernels = [row for row in rows if len(row.shape) >= 2]
         assert sorted(row.shape for row in kernels) == sorted(KERNELS), name
         for row in kernels:
-            if KERNELS[row.shape]:
+            if KERNELS[row.shape] and name.endswith('1x16.tflite'):
                 # int8 weights may round a few more to zero.
-                assert 0.75 <= row.sparsity <= (
-                    0.76 if name.endswith('1x16.tflite') else 0.75), (
-                        name, row)
+                assert 0.75 - 1e-4 <= row.sparsity <= 0.76, (name, row)
+            elif KERNELS[row.shape]:
+                _assert_sparsity_by_tfmots_rule(row.sparsity, 0.75)
             else:
                 assert row.sparsity < 0.01, (name, row)
 
@@ -501,7 +510,7 @@ def test_e2e_2x2_blocks_are_whole_in_the_dense_file(e2e_run):
         blocks = (kernel != 0).reshape(rows // 2, 2, columns // 2, 2)
         kept = blocks.sum(axis=(1, 3))
         assert set(np.unique(kept)) <= {0, 4}, shape
-        assert np.mean(kept == 0) == pytest.approx(0.75)
+        _assert_sparsity_by_tfmots_rule(np.mean(kept == 0), 0.75)
 
 
 # The 2:4 example: 4 steps; the pattern is set at step 1.
