@@ -71,6 +71,15 @@ def run_rows(script, rows, work_dir, timeout=600):
     return {row['name']: row for row in results['rows']}
 
 
+def refusal_line(result):
+    """The one line on stderr of a row refused on bad input (exit 2, nothing
+    on stdout), as every tool and example refuses."""
+    assert result['returncode'] == 2, result['stderr'][-3000:]
+    assert result['stdout'] == ''
+    (line,) = result['stderr'].splitlines()
+    return line
+
+
 def _load_script(path):
     directory = os.path.dirname(os.path.abspath(path))
     if directory not in sys.path:  # as `python <script>` puts it first

@@ -28,7 +28,7 @@ from tf_prune.keras.wrapper import find_wrappers
 from tests.conftest import GOLDEN_DIR, ROOT, project_env
 from tests.helpers.load_plain import run_tflite
 from tests.helpers.small_model import trained_pruned_mlp
-from tests.helpers.tool_driver import run_rows
+from tests.helpers.tool_driver import refusal_line, run_rows
 
 SCHEDULE = ROOT / 'tools' / 'pruning_schedule.py'
 STRIP = ROOT / 'tools' / 'strip_pruning_vars.py'
@@ -51,14 +51,6 @@ def _ok(result):
     assert result['returncode'] == 0, result['stderr'][-3000:]
     assert result['stderr'] == ''
     return result['stdout']
-
-
-def _error_line(result):
-    """The one line a row that failed on bad input printed, on stderr."""
-    assert result['returncode'] == 2, result['stderr'][-3000:]
-    assert result['stdout'] == ''
-    (line,) = result['stderr'].splitlines()
-    return line
 
 
 # pruning_schedule's rows with a bad flag: (flag, message). Each row's name
@@ -110,7 +102,7 @@ def test_prints_the_schedule(schedule_runs):
 @pytest.mark.parametrize('flag,message', BAD_SCHEDULE_FLAGS)
 def test_bad_schedule_flag_is_one_line_naming_it_and_exit_2(
         schedule_runs, flag, message):
-    line = _error_line(schedule_runs[flag])
+    line = refusal_line(schedule_runs[flag])
     assert line == f'pruning_schedule: {message}'
 
 
@@ -266,10 +258,10 @@ def _written(strip_runs, name, filename):
     return path
 
 
-def _strip_error_line(strip_runs, name):
+def _strip_refusal_line(strip_runs, name):
     """The one line row `name` printed; it wrote nothing."""
     result, output_dir = strip_runs[name]
-    line = _error_line(result)
+    line = refusal_line(result)
     assert not output_dir.exists()
     return line
 
@@ -413,7 +405,7 @@ def test_strip_keras_file_to_keras_and_saved_model_to_saved_model(
     ('no_output_nodes', 'needs --output_node_names'),
 ])
 def test_bad_input_is_one_line_exit_2_and_no_file(strip_runs, name, expected):
-    line = _strip_error_line(strip_runs, name)
+    line = _strip_refusal_line(strip_runs, name)
     assert line.startswith('strip_pruning_vars: ') and expected in line
 
 
@@ -445,7 +437,7 @@ def test_strip_to_quantized_tflite(keras_inputs, strip_runs, quantize):
 ])
 def test_quantize_options_it_cannot_honour_are_one_line(
         strip_runs, name, expected):
-    line = _strip_error_line(strip_runs, name)
+    line = _strip_refusal_line(strip_runs, name)
     assert line.startswith(f'strip_pruning_vars: {expected}'), line
 
 
@@ -491,7 +483,7 @@ def test_verbose_lets_tensorflows_logs_through(keras_inputs, tmp_path):
 ])
 def test_bad_representative_data_is_one_line_naming_the_flag(
         strip_runs, case, expected):
-    line = _strip_error_line(strip_runs, f'representative_{case}')
+    line = _strip_refusal_line(strip_runs, f'representative_{case}')
     assert line.startswith('strip_pruning_vars: --representative_data')
     assert expected in line
 
@@ -558,5 +550,5 @@ def test_m_by_n_in_json_and_on_a_keras_file(inspect_runs):
 @pytest.mark.parametrize('name, message',
                          [(name, message) for name, _, message in BAD_M_BY_N])
 def test_bad_m_by_n_is_one_line_and_exit_2(inspect_runs, name, message):
-    line = _error_line(inspect_runs[name])
+    line = refusal_line(inspect_runs[name])
     assert line == f'inspect_sparsity: {message}'
