@@ -38,6 +38,15 @@ def trained():
     return model, x, y, sensitivity.accuracy(x, y)
 
 
+@pytest.fixture(scope='module')
+def weight_scan(trained):
+    """The weight scan of `trained`'s model at SPARSITIES, for the tests
+    that read it (the first test makes its own, to check the model is kept
+    as it was)."""
+    model, _, _, evaluate = trained
+    return sensitivity.scan(model, evaluate, SPARSITIES, verbose=0)
+
+
 def _values(model):
     return [w.numpy().copy() for w in model.weights]
 
@@ -87,7 +96,8 @@ def test_a_channel_row_removes_what_shrink_removes(trained):
     assert row.metric == evaluate(pruned)
 
 
-def test_an_interrupted_scan_resumes_from_its_results_file(trained, tmp_path):
+def test_an_interrupted_scan_resumes_from_its_results_file(trained, weight_scan,
+                                                          tmp_path):
     model, _, _, evaluate = trained
     before = _values(model)
     path = tmp_path / 'scan.json'
@@ -114,18 +124,17 @@ def test_an_interrupted_scan_resumes_from_its_results_file(trained, tmp_path):
     resumed = sensitivity.scan(model, counting, SPARSITIES, verbose=0,
                                results_path=str(path))
     assert len(counted) == 1 + 12 - 3  # the base metric, checked, then the rest
-    fresh = sensitivity.scan(model, evaluate, SPARSITIES, verbose=0)
-    assert resumed.rows == fresh.rows
-    assert sensitivity.ScanResult.from_json(str(path)).rows == fresh.rows
+    assert resumed.rows == weight_scan.rows
+    assert sensitivity.ScanResult.from_json(str(path)).rows == weight_scan.rows
     with pytest.raises(ValueError, match='holds another scan'):
         sensitivity.scan(model, evaluate, (0.5,), verbose=0,
                          results_path=str(path))
 
 
 def test_the_suggestion_parses_matches_every_weight_and_holds_its_budget(
-        trained, caplog):
+        trained, weight_scan, caplog):
     model, _, _, evaluate = trained
-    result = sensitivity.scan(model, evaluate, SPARSITIES, verbose=0)
+    result = weight_scan
     suggestion = sensitivity.suggest(result, 0.02, model, evaluate)
     hparams = tf_prune.get_pruning_hparams().parse(suggestion.spec).validate()
     assert hparams.structure == 'weight'
@@ -170,9 +179,10 @@ def _check_backed_off(suggestion, model, evaluate, base, max_drop):
     assert suggestion.drop == base - metric
 
 
-def test_suggest_backs_off_until_the_whole_model_holds_the_budget(trained):
+def test_suggest_backs_off_until_the_whole_model_holds_the_budget(
+        trained, weight_scan):
     model, _, _, evaluate = trained
-    result = sensitivity.scan(model, evaluate, SPARSITIES, verbose=0)
+    result = weight_scan
     # Scanned drops that understate: a thousandth of the sparsity, so that
     # everything at 0.75 fits the budget, and breaks it on the whole model.
     optimistic = _with_drops(result, lambda row: 1e-3 * row.sparsity)
@@ -185,9 +195,10 @@ def test_suggest_backs_off_until_the_whole_model_holds_the_budget(trained):
         assert after.budget < sum(1e-3 * s for s in before.sparsities.values())
 
 
-def test_suggest_gives_up_moves_the_scan_says_are_free(trained):
+def test_suggest_gives_up_moves_the_scan_says_are_free(trained,
+                                                       weight_scan):
     model, _, _, evaluate = trained
-    result = sensitivity.scan(model, evaluate, SPARSITIES, verbose=0)
+    result = weight_scan
     # No unit loses anything alone: every allocation fits any budget.
     free = _with_drops(result, lambda row: 0.0)
     suggestion = sensitivity.suggest(free, 0.01, model, evaluate)
